@@ -1,0 +1,232 @@
+"""The `tunelab` command line: parse, load config, call one function. No logic lives here.
+
+Each command imports its implementation lazily so `tunelab --help` and `tunelab schema` stay fast
+(torch and transformers take seconds to import).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from tunelab.errors import TunelabError
+
+app = typer.Typer(
+    name="tunelab",
+    help="Fine-tune transformer models from one YAML file, checked at every step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a config key: --set training.learning_rate=1e-4 (repeatable)."),
+]
+ConfigArg = Annotated[Path, typer.Argument(help="Path of the YAML config.", show_default=False)]
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `tunelab train`.", show_default=False)]
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn TunelabError into one red line + hint and a non-zero exit; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TunelabError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {exc.hint}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _load(config: Path, overrides: list[str] | None):
+    from tunelab.config import load_config
+
+    return load_config(config, overrides or [])
+
+
+@app.command()
+@_friendly
+def schema() -> None:
+    """Print the JSON schema of the config."""
+    from tunelab.config import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@_friendly
+def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Validate a config and its data files without loading any model."""
+    from tunelab.data.prepare import validate_from_config
+
+    validate_from_config(_load(config, set_))
+
+
+@app.command()
+@_friendly
+def prepare(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Validate, split and tokenize the data into the cache (no training)."""
+    from tunelab.data.prepare import prepare_from_config
+
+    prepare_from_config(_load(config, set_))
+
+
+@app.command()
+@_friendly
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest run of this config from its last checkpoint.")] = False,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Write (or resume) exactly this run directory.")] = None,
+    skip_doctor: Annotated[bool, typer.Option("--skip-doctor", help="Do not run preflight checks first.")] = False,
+) -> None:
+    """Train: validate, split, tokenize, preflight, train, evaluate, track."""
+    from tunelab.training.run import train_from_config
+
+    train_from_config(_load(config, set_), resume=resume, run_dir=run_dir, skip_doctor=skip_doctor, config_path=config)
+
+
+@app.command()
+@_friendly
+def predict(
+    run_dir: RunDirArg,
+    input: Annotated[Path, typer.Option("--input", "-i", help="File to predict (same formats as training data).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions (CSV, or JSONL by suffix).")],
+    set_: SetOpt = None,
+) -> None:
+    """Predict a file with a trained run; written atomically, batched in length order."""
+    from tunelab.inference.predict import predict_run
+
+    predict_run(run_dir, input, output, overrides=set_ or [])
+
+
+@app.command()
+@_friendly
+def evaluate(
+    run_dir: RunDirArg,
+    input: Annotated[Path, typer.Option("--input", "-i", help="A labelled file to score.")],
+    set_: SetOpt = None,
+) -> None:
+    """Score a labelled file with a trained run."""
+    from tunelab.evaluation.run import evaluate_run
+
+    evaluate_run(run_dir, input, overrides=set_ or [])
+
+
+@app.command()
+@_friendly
+def doctor(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+    overfit: Annotated[bool, typer.Option("--overfit", help="Also run the one-batch overfit test.")] = False,
+) -> None:
+    """Preflight checks on the real config, without training. Exit 1 on any error finding."""
+    from tunelab.diagnostics.doctor import doctor_command
+
+    code = doctor_command(_load(config, set_), as_json=as_json, overfit=overfit)
+    raise typer.Exit(code)
+
+
+@app.command()
+@_friendly
+def bench(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps measured per configuration.")] = None,
+    strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies to compare.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Directory for bench.md/bench.json/bench.png.")] = None,
+) -> None:
+    """Measure throughput of batching/precision strategies side by side, with naive and ideal references."""
+    from tunelab.bench.harness import bench_command
+
+    bench_command(_load(config, set_), steps=steps, strategies=strategies, out=out)
+
+
+@app.command()
+@_friendly
+def export(
+    run_dir: RunDirArg,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Target directory (default RUN_DIR/merged).")] = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Merge LoRA adapters into the base weights.")] = False,
+) -> None:
+    """Export a trained model (optionally merging LoRA adapters)."""
+    from tunelab.models.export import export_run
+
+    export_run(run_dir, output=output, merge=merge)
+
+
+@app.command()
+@_friendly
+def experiment(
+    spec: Annotated[Path, typer.Argument(help="Experiment YAML: base config + variants (+ folds).", show_default=False)],
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these variants (retry failed ones).")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run several variants x folds, each in its own process; survive failures; summarize."""
+    from tunelab.experiments.runner import experiment_command
+
+    experiment_command(spec, only=only or [], overrides=set_ or [])
+
+
+@app.command()
+@_friendly
+def ensemble(
+    exp_dir: Annotated[Path, typer.Argument(help="An experiment directory.", show_default=False)],
+    method: Annotated[str, typer.Option(help="mean | weighted | vote | stacking | consensus | best")] = "auto",
+) -> None:
+    """Ensemble the runs of an experiment and compare with the best single model."""
+    from tunelab.experiments.ensemble import ensemble_command
+
+    ensemble_command(exp_dir, method=method)
+
+
+@app.command()
+@_friendly
+def baseline(
+    config: ConfigArg,
+    set_: SetOpt = None,
+) -> None:
+    """Zero-/few-shot baseline through any OpenAI-compatible chat-completions API."""
+    from tunelab.experiments.baseline import baseline_command
+
+    baseline_command(config, overrides=set_ or [])
+
+
+@app.command()
+@_friendly
+def report(
+    directory: Annotated[Path, typer.Argument(help="A run or experiment directory.", show_default=False)],
+) -> None:
+    """Write report.html (self-contained) and report.md for a run or an experiment."""
+    from tunelab.reporting.report import report_command
+
+    report_command(directory)
+
+
+def main() -> None:
+    # Keep the library noise (HF advisory warnings, bitsandbytes banners) off the user's screen.
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""The typed config: one pydantic model per YAML section, `extra="forbid"` everywhere.
+
+Field names in `training:` follow Hugging Face `TrainingArguments` so users' knowledge carries
+over; `training_arguments()` in training/ maps them 1:1. The task is a discriminated union on
+`task.type`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+# --------------------------------------------------------------------------------------- task
+class ClassificationTask(Section):
+    type: Literal["classification"] = "classification"
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    id_column: str | None = "id"
+    # Python format string over the row's columns; part of the cache key.
+    template: str = "{text}"
+    # Fixed label order; by default labels are sorted by first appearance in train (stable).
+    labels: list[str] | None = None
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class SummarizationTask(Section):
+    type: Literal["summarization"] = "summarization"
+    input_column: str = "dialogue"
+    target_column: str = "summary"
+    id_column: str | None = "id"
+    # For causal LMs: the prompt around the input; the chat template is used when the tokenizer
+    # has one and `use_chat_template` is true.
+    prompt_template: str = "Summarize the dialogue.\n\n{input}\n\nSummary:"
+    system_prompt: str | None = None
+    use_chat_template: bool = True
+    max_target_length: int = Field(128, gt=0)
+    # Several references per sample: extra target columns, scored with `rouge.aggregate`.
+    extra_target_columns: list[str] = Field(default_factory=list)
+
+
+class SFTTask(Section):
+    type: Literal["sft"] = "sft"
+    instruction_column: str = "instruction"
+    response_column: str = "response"
+    id_column: str | None = "id"
+    prompt_template: str = "{instruction}"
+    system_prompt: str | None = None
+    use_chat_template: bool = True
+    max_target_length: int = Field(64, gt=0)
+    # Classification by generation: when given, predictions are mapped onto this set.
+    label_set: list[str] | None = None
+
+
+TaskConfig = Annotated[ClassificationTask | SummarizationTask | SFTTask, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------------------- data
+class KFoldConfig(Section):
+    k: int = Field(5, ge=2)
+    seed: int = 42
+    # Which fold is validation for this run (None: assignment is recorded, no fold used).
+    fold: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> KFoldConfig:
+        if self.fold is not None and self.fold >= self.k:
+            raise ValueError(f"fold {self.fold} is out of range for k={self.k} (folds are 0..{self.k - 1})")
+        return self
+
+
+class DataConfig(Section):
+    train_file: str
+    validation_file: str | None = None
+    test_file: str | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    encoding: str = "utf-8"
+    validation_split: float = Field(0.1, gt=0.0, lt=1.0)
+    split_seed: int = 42
+    stratify: bool = True
+    kfold: KFoldConfig | None = None
+    max_length: int = Field(256, gt=0, le=1_000_000)
+    truncation_side: Literal["right", "left"] = "right"
+    # Batching strategy; see data/batching. `auto` decides by device + attention backend.
+    batching: Literal["auto", "max_length", "dynamic", "grouped", "packed"] = "auto"
+    cache_dir: str = ".tunelab_cache"
+    # Warnings (not errors) thresholds.
+    imbalance_warn_ratio: float = Field(20.0, gt=1.0)
+    mojibake_max_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
+# -------------------------------------------------------------------------------------- model
+class LoraConfig(Section):
+    enabled: bool = False
+    r: int = Field(16, gt=0)
+    alpha: int = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    # "auto": derived from config.model_type; "all-linear"; or explicit module names.
+    target_modules: Literal["auto", "all-linear"] | list[str] = "auto"
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class QuantizationConfig(Section):
+    load_in_4bit: bool = False
+    load_in_8bit: bool = False
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> QuantizationConfig:
+        if self.load_in_4bit and self.load_in_8bit:
+            raise ValueError("choose one of load_in_4bit and load_in_8bit")
+        return self
+
+
+class ModelConfig(Section):
+    name_or_path: str
+    revision: str | None = None
+    trust_remote_code: bool = False
+    # Weights must be safetensors unless this is set (pickle can run code on load).
+    allow_pickle: bool = False
+    # auto: decided by the runtime plan (fp32 master weights for full fine-tuning).
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    # Pad token policy for tokenizers without one: "add" a new [PAD] token (embeddings resized),
+    # "eos" alias EOS (explicit opt-in), or "unk".
+    pad_token: Literal["auto", "add", "eos", "unk"] = "auto"
+    # Classification head init std (None: model default). Re-initialising at a small scale is
+    # the fix for the initial-loss-69 failure.
+    head_init_std: float | None = Field(None, gt=0.0)
+    device_map: str | dict[str, Any] | None = None
+    max_memory: dict[str, str] | None = None
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
+
+
+# ----------------------------------------------------------------------------------- training
+class TrainingConfig(Section):
+    """Names follow transformers.TrainingArguments; mapped 1:1 in training/arguments.py."""
+
+    learning_rate: float = Field(5e-5, gt=0.0)
+    per_device_train_batch_size: int = Field(16, gt=0)
+    per_device_eval_batch_size: int = Field(32, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    num_train_epochs: float = Field(3.0, gt=0.0)
+    max_steps: int = -1
+    # A float below 1 is a ratio of total steps (transformers 5 semantics).
+    warmup_steps: float = Field(0.06, ge=0.0)
+    lr_scheduler_type: str = "linear"
+    weight_decay: float = Field(0.01, ge=0.0)
+    max_grad_norm: float = Field(1.0, ge=0.0)
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    optim: str = "adamw_torch"
+    seed: int = 42
+    data_seed: int | None = None
+    dataloader_num_workers: int | Literal["auto"] = "auto"
+    dataloader_pin_memory: bool | Literal["auto"] = "auto"
+    logging_steps: int = Field(10, gt=0)
+    eval_strategy: Literal["no", "steps", "epoch"] = "epoch"
+    eval_steps: int | None = None
+    save_strategy: Literal["no", "steps", "epoch", "best"] = "epoch"
+    save_steps: int | None = None
+    save_total_limit: int | None = 2
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = None  # None: the task's primary metric
+    gradient_checkpointing: bool = False
+    torch_compile: bool = False
+    early_stopping_patience: int | None = None
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError("warmup_steps >= 1 must be a whole number of steps (below 1 it is a ratio)")
+        return v
+
+
+# ---------------------------------------------------------------------------------- inference
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(64, gt=0)
+    min_new_tokens: int = Field(0, ge=0)
+    num_beams: int = Field(1, gt=0)
+    do_sample: bool = False
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(50, ge=0)
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    early_stopping: bool = False
+
+
+class TTAConfig(Section):
+    enabled: bool = False
+    # classification views: "original", "head", "tail", "normalized"; summarization: decodes.
+    views: list[str] = Field(default_factory=lambda: ["original", "head", "tail"])
+    num_decodes: int = Field(3, gt=0)
+
+
+class InferenceConfig(Section):
+    batch_size: int = Field(32, gt=0)
+    top_k: int = Field(3, gt=0)
+    id_column: str = "id"
+    prediction_column: str = "prediction"
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    tta: TTAConfig = Field(default_factory=TTAConfig)
+
+
+class RougeConfig(Section):
+    tokenizer: Literal["auto", "kiwi", "whitespace", "char", "default"] = "auto"
+    # Several references: "max" (best reference per sample) or "mean".
+    aggregate: Literal["max", "mean"] = "max"
+    use_stemmer: bool = False
+
+
+class EvaluationConfig(Section):
+    rouge: RougeConfig = Field(default_factory=RougeConfig)
+
+
+# ----------------------------------------------------------------------------------- tracking
+class TrackingConfig(Section):
+    backend: Literal["mlflow", "none"] = "mlflow"
+    # None: sqlite:///<output_dir>/mlflow.db (local, no server).
+    uri: str | None = None
+    experiment: str = "tunelab"
+
+
+class RuntimeConfig(Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    tf32: bool | Literal["auto"] = "auto"
+    liger_kernels: bool = False
+
+
+class DoctorConfig(Section):
+    enabled: bool = True  # `tunelab train` runs doctor first and stops on errors
+    batches: int = Field(4, gt=0)
+    overfit_steps: int = Field(40, gt=0)
+
+
+# -------------------------------------------------------------------------------------- root
+class Config(Section):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    output_dir: str = "runs"
+    task: TaskConfig
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    doctor: DoctorConfig = Field(default_factory=DoctorConfig)
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_none(cls, v: Any) -> Any:
+        # `tracking: none` (or null/false) is the documented way to turn tracking off.
+        if v is None or v is False or (isinstance(v, str) and v.lower() == "none"):
+            return {"backend": "none"}
+        if isinstance(v, str) and v.lower() == "mlflow":
+            return {"backend": "mlflow"}
+        return v

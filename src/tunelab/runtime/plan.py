@@ -1,0 +1,214 @@
+"""What this machine can do, and the one plan decided from it.
+
+Decided once per run, printed, stored in the run directory (`runtime_plan.json`), and read by
+models/, training/, diagnostics/ and bench/. This is the ground floor: it imports nothing of
+tunelab's beyond config and errors, so every other package may import it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tunelab.config.schema import Config
+from tunelab.errors import DeviceError
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    device: str  # "cuda" | "cpu"
+    device_name: str
+    cuda_capability: tuple[int, int] | None
+    bf16_supported: bool
+    device_memory_bytes: int | None
+    cpu_count: int
+    cpu_flags: tuple[str, ...] = ()
+    flash_attn_available: bool = False
+    liger_available: bool = False
+    bitsandbytes_available: bool = False
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    device: str
+    precision: str  # effective: "fp32" | "bf16" | "fp16"
+    weight_dtype: str  # dtype of loaded (trainable) weights: "float32" normally (fp32 master copy)
+    autocast_dtype: str | None  # "bfloat16" | "float16" | None
+    grad_scaler: bool  # only with fp16 autocast over fp32 master weights
+    tf32: bool
+    attn_implementation: str  # "sdpa" | "eager" | "flash_attention_2"
+    varlen_attention: bool  # a kernel that takes cu_seqlens exists (packing is cheap)
+    torch_compile: bool
+    gradient_checkpointing: bool
+    liger_kernels: bool
+    dataloader_num_workers: int
+    dataloader_pin_memory: bool
+    dataloader_persistent_workers: bool
+    dataloader_prefetch_factor: int | None
+    qlora_compute_dtype: str | None
+    notes: list[str] = field(default_factory=list)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        amp = f"autocast {self.autocast_dtype}" if self.autocast_dtype else "no autocast"
+        return (
+            f"device={self.device} precision={self.precision} (weights {self.weight_dtype}, {amp}, "
+            f"GradScaler {'on' if self.grad_scaler else 'off'}) tf32={self.tf32} attn={self.attn_implementation} "
+            f"compile={self.torch_compile} workers={self.dataloader_num_workers} pin_memory={self.dataloader_pin_memory}"
+        )
+
+
+def _cpu_flags() -> tuple[str, ...]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return tuple(sorted(set(line.split(":", 1)[1].split())))
+    except OSError:
+        pass
+    return ()
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def detect_capabilities(requested_device: str = "auto") -> Capabilities:
+    import torch
+
+    use_cuda = torch.cuda.is_available() and requested_device in ("auto", "cuda")
+    if requested_device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("runtime.device is cuda but no CUDA device is visible", hint="set runtime.device: auto or cpu")
+    flags = _cpu_flags()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if use_cuda:
+        idx = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        return Capabilities(
+            device="cuda",
+            device_name=props.name,
+            cuda_capability=(props.major, props.minor),
+            bf16_supported=bool(torch.cuda.is_bf16_supported()),
+            device_memory_bytes=int(props.total_memory),
+            cpu_count=os.cpu_count() or 1,
+            cpu_flags=(),
+            flash_attn_available=_importable("flash_attn") and props.major >= 8,
+            liger_available=_importable("liger_kernel"),
+            bitsandbytes_available=_importable("bitsandbytes"),
+            world_size=world,
+        )
+    import psutil
+
+    return Capabilities(
+        device="cpu",
+        device_name=platform.processor() or platform.machine(),
+        cuda_capability=None,
+        # avx512_bf16 (or AMX) makes CPU bf16 autocast fast and exact enough; without it bf16 is emulated.
+        bf16_supported=("avx512_bf16" in flags or "amx_bf16" in flags),
+        device_memory_bytes=int(psutil.virtual_memory().total),
+        cpu_count=os.cpu_count() or 1,
+        cpu_flags=tuple(f for f in flags if f.startswith(("avx", "amx"))),
+        world_size=world,
+    )
+
+
+def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
+    """The single precision / kernel / loader policy. Raises DeviceError for impossible requests."""
+    caps = caps or detect_capabilities(cfg.runtime.device)
+    notes: list[str] = []
+    cuda = caps.device == "cuda"
+    req = cfg.runtime.precision
+
+    if req == "fp16" and not cuda:
+        # fp16=True on CPU is a silent no-op in accelerate: refuse instead of running fp32 unknowingly.
+        raise DeviceError(
+            "runtime.precision is fp16 but this machine has no CUDA device (fp16 would silently run as fp32)",
+            hint="use precision: auto (bf16 where supported) or fp32",
+        )
+    if req == "bf16" and not caps.bf16_supported:
+        raise DeviceError(
+            f"runtime.precision is bf16 but {caps.device_name or caps.device} does not support bf16",
+            hint="use precision: auto",
+        )
+    if req == "auto":
+        precision = "bf16" if caps.bf16_supported else ("fp16" if cuda else "fp32")
+        notes.append(f"precision auto -> {precision} ({'bf16 supported' if caps.bf16_supported else 'no bf16'})")
+    else:
+        precision = req
+
+    quant = cfg.model.quantization
+    if (quant.load_in_4bit or quant.load_in_8bit) and not cuda:
+        raise DeviceError(
+            "model.quantization (4-bit/8-bit) needs a CUDA GPU with bitsandbytes; this machine has none",
+            hint="turn quantization off (LoRA alone works on CPU) or run on a GPU machine",
+        )
+    if cfg.model.dtype != "auto":
+        weight_dtype = cfg.model.dtype
+    elif cfg.model.lora.enabled and cuda and precision == "bf16":
+        # Frozen base weights need no fp32 master copy; only adapters train (kept fp32 by peft).
+        weight_dtype = "bfloat16"
+    else:
+        weight_dtype = "float32"
+    if weight_dtype == "bfloat16" and precision == "fp16":
+        raise DeviceError(
+            "model.dtype bfloat16 with fp16 precision would meet an fp16 GradScaler",
+            hint="use precision: bf16 (or auto), or model.dtype: float32",
+        )
+    autocast = {"bf16": "bfloat16", "fp16": "float16"}.get(precision)
+    grad_scaler = precision == "fp16"
+    tf32 = cuda and caps.cuda_capability is not None and caps.cuda_capability[0] >= 8 and cfg.runtime.tf32 is not False
+    if cfg.model.attn_implementation != "auto":
+        attn = cfg.model.attn_implementation
+        if attn == "flash_attention_2" and not caps.flash_attn_available:
+            raise DeviceError("flash_attention_2 requested but flash-attn is not installed or unsupported here", hint="use attn_implementation: auto (SDPA)")
+    else:
+        attn = "flash_attention_2" if caps.flash_attn_available and precision in ("bf16", "fp16") else "sdpa"
+    if cfg.runtime.liger_kernels and not (cuda and caps.liger_available):
+        raise DeviceError("runtime.liger_kernels needs CUDA and the liger-kernel package", hint="pip install 'tunelab[liger]' on a GPU machine, or turn it off")
+
+    workers_cfg = cfg.training.dataloader_num_workers
+    if workers_cfg == "auto":
+        # Tokenized Arrow data needs little CPU per batch; a couple of workers keep a GPU fed.
+        # On CPU the workers would steal cores from the matmuls, so none.
+        workers = min(4, max(1, caps.cpu_count // max(1, caps.world_size) // 2)) if cuda else 0
+    else:
+        workers = int(workers_cfg)
+    pin_cfg = cfg.training.dataloader_pin_memory
+    pin = cuda if pin_cfg == "auto" else bool(pin_cfg)
+    return RuntimePlan(
+        device=caps.device,
+        precision=precision,
+        weight_dtype=weight_dtype,
+        autocast_dtype=autocast,
+        grad_scaler=grad_scaler,
+        tf32=tf32,
+        attn_implementation=attn,
+        varlen_attention=attn == "flash_attention_2",
+        torch_compile=cfg.training.torch_compile,
+        gradient_checkpointing=cfg.training.gradient_checkpointing,
+        liger_kernels=cfg.runtime.liger_kernels,
+        dataloader_num_workers=workers,
+        dataloader_pin_memory=pin,
+        dataloader_persistent_workers=workers > 0,
+        dataloader_prefetch_factor=2 if workers > 0 else None,
+        qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16") if quant.load_in_4bit else None,
+        notes=notes,
+        capabilities=asdict(caps),
+    )
+
+
+def apply_global_settings(plan: RuntimePlan) -> None:
+    """Process-wide switches the plan implies (TF32 matmuls)."""
+    import torch
+
+    if plan.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = plan.tf32
+        torch.backends.cudnn.allow_tf32 = plan.tf32
