@@ -18,7 +18,6 @@ $(STAMP): pyproject.toml requirements.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tunelab --version >/dev/null 2>&1 || true
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) scripts/demo.py
 
 test: $(STAMP)

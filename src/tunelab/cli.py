@@ -36,6 +36,21 @@ ConfigArg = Annotated[Path, typer.Argument(help="Path of the YAML config.", show
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `tunelab train`.", show_default=False)]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from tunelab import __version__
+
+        sys.stdout.write(f"tunelab {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Fine-tune transformer models from one YAML file, checked at every step."""
+
+
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn TunelabError into one red line + hint and a non-zero exit; never a traceback."""
 
@@ -74,18 +89,20 @@ def schema() -> None:
 @_friendly
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and its data files without loading any model."""
+    cfg = _load(config, set_)  # config errors first, before heavy imports
     from tunelab.data.prepare import validate_from_config
 
-    validate_from_config(_load(config, set_))
+    validate_from_config(cfg)
 
 
 @app.command()
 @_friendly
 def prepare(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate, split and tokenize the data into the cache (no training)."""
+    cfg = _load(config, set_)
     from tunelab.data.prepare import prepare_from_config
 
-    prepare_from_config(_load(config, set_))
+    prepare_from_config(cfg)
 
 
 @app.command()
@@ -98,9 +115,10 @@ def train(
     skip_doctor: Annotated[bool, typer.Option("--skip-doctor", help="Do not run preflight checks first.")] = False,
 ) -> None:
     """Train: validate, split, tokenize, preflight, train, evaluate, track."""
+    cfg = _load(config, set_)
     from tunelab.training.run import train_from_config
 
-    train_from_config(_load(config, set_), resume=resume, run_dir=run_dir, skip_doctor=skip_doctor, config_path=config)
+    train_from_config(cfg, resume=resume, run_dir=run_dir, skip_doctor=skip_doctor, config_path=config)
 
 
 @app.command()
@@ -139,9 +157,10 @@ def doctor(
     overfit: Annotated[bool, typer.Option("--overfit", help="Also run the one-batch overfit test.")] = False,
 ) -> None:
     """Preflight checks on the real config, without training. Exit 1 on any error finding."""
+    cfg = _load(config, set_)
     from tunelab.diagnostics.doctor import doctor_command
 
-    code = doctor_command(_load(config, set_), as_json=as_json, overfit=overfit)
+    code = doctor_command(cfg, as_json=as_json, overfit=overfit)
     raise typer.Exit(code)
 
 
@@ -155,9 +174,10 @@ def bench(
     out: Annotated[Optional[Path], typer.Option(help="Directory for bench.md/bench.json/bench.png.")] = None,
 ) -> None:
     """Measure throughput of batching/precision strategies side by side, with naive and ideal references."""
+    cfg = _load(config, set_)
     from tunelab.bench.harness import bench_command
 
-    bench_command(_load(config, set_), steps=steps, strategies=strategies, out=out)
+    bench_command(cfg, steps=steps, strategies=strategies, out=out)
 
 
 @app.command()
