@@ -59,6 +59,7 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except TunelabError as exc:
+            _record_error(exc)
             err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
             if exc.hint:
                 err_console.print(f"[yellow]hint:[/] {exc.hint}", markup=True, highlight=False)
@@ -68,6 +69,16 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _record_error(exc: TunelabError) -> None:
+    # `tunelab experiment` runs each variant as a child process and records why it failed; the
+    # class name is not in the one-line message, so the child leaves it in this file (if asked).
+    target = os.environ.get("TUNELAB_ERROR_FILE")
+    if target:
+        from tunelab.io import atomic_write_json
+
+        atomic_write_json(target, {"class": type(exc).__name__, "message": exc.message, "hint": exc.hint})
 
 
 def _load(config: Path, overrides: list[str] | None):

@@ -81,7 +81,10 @@ def latest_run_dir(cfg: Config) -> Path | None:
 
 
 def write_run_files(path: Path, cfg: Config, extra_info: dict[str, Any] | None = None) -> None:
-    atomic_write_text(path / CONFIG, dump_config(cfg))
+    from tunelab.safety.secrets import redact
+
+    # Credentials typed into the config (e.g. tracking.uri with user:password@) never reach disk.
+    atomic_write_text(path / CONFIG, redact(dump_config(cfg)))
     info = {"tunelab_version": __version__, "run_format": RUN_FORMAT, "name": cfg.name, "task": cfg.task.type,
             "created_utc": utc_stamp(), **(extra_info or {})}
     existing = path / RUN_INFO

@@ -56,6 +56,10 @@ def parse_yaml(text: str, source: str = "<config>") -> dict[str, Any]:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}{where}: invalid YAML: {problem}", hint="check indentation and quoting") from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level: thousands of `[` overflow the stack before
+        # _check_node can count them (H7, tests/bad_inputs/configs/very_deep_nesting.yaml).
+        raise ConfigError(f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep") from None
     if data is None:
         raise ConfigError(f"{source}: config is empty", hint="see `tunelab schema` or examples/")
     if not isinstance(data, dict):

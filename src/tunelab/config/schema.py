@@ -244,6 +244,47 @@ class DoctorConfig(Section):
     enabled: bool = True  # `tunelab train` runs doctor first and stops on errors
     batches: int = Field(4, gt=0)
     overfit_steps: int = Field(40, gt=0)
+    # The one-batch overfit test (`doctor --overfit`) uses its own optimizer on a copy of the
+    # model; a higher lr than training's makes memorising one batch quick.
+    overfit_lr: float = Field(1e-3, gt=0.0)
+    # Live monitors (diagnostics/monitors.py): a grad norm above this many times the running
+    # median is a spike; a loss with no new minimum for this many logging steps is a plateau.
+    grad_spike_factor: float = Field(10.0, gt=1.0)
+    plateau_logs: int = Field(20, gt=1)
+
+
+# ----------------------------------------------------------------------------------- baseline
+class FewShotExample(Section):
+    input: str
+    output: str
+
+
+class BaselineConfig(Section):
+    """`tunelab baseline`: zero-/few-shot through an OpenAI-compatible chat-completions API (H6).
+
+    Only the NAME of the environment variable holding the key lives in the config, so configs,
+    run files and reports never contain the key.
+    """
+
+    base_url: str  # e.g. https://api.upstage.ai/v1, http://localhost:8000/v1 (vLLM), .../v1 (Ollama)
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"  # None: no Authorization header (local servers)
+    system_prompt: str | None = None
+    # Placeholders: {input}; classification also {labels}. None: a task default.
+    prompt_template: str | None = None
+    examples: list[FewShotExample] = Field(default_factory=list)
+    num_train_examples: int = Field(0, ge=0)  # extra few-shot examples drawn from the train split
+    split: Literal["validation", "test"] = "validation"
+    max_rows: int | None = Field(None, gt=0)
+    concurrency: int = Field(4, ge=1, le=256)
+    timeout_s: float = Field(60.0, gt=0.0)
+    max_retries: int = Field(5, ge=0, le=50)
+    backoff_s: float = Field(1.0, ge=0.0)
+    max_backoff_s: float = Field(60.0, ge=0.0)
+    temperature: float = Field(0.0, ge=0.0)
+    max_tokens: int = Field(256, gt=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)  # provider-specific request fields
+    output_dir: str | None = None  # default <output_dir>/baseline-<name>; holds the response cache
 
 
 # -------------------------------------------------------------------------------------- root
@@ -259,6 +300,7 @@ class Config(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     doctor: DoctorConfig = Field(default_factory=DoctorConfig)
+    baseline: BaselineConfig | None = None  # only read by `tunelab baseline`
 
     @field_validator("tracking", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 ```yaml
 name: compare-models
-base: configs/base.yaml          # a config file (relative to this file) or an inline mapping
+base: base.yaml                  # a config file (relative to this file) or an inline mapping
 output_dir: experiments          # the experiment lives in <output_dir>/<name>/
 kfold: {k: 5, seed: 42}          # optional: every variant runs once per fold
 max_parallel: 2                  # runs at once (each its own process)
@@ -95,29 +95,27 @@ def load_spec(path: str | Path) -> tuple[ExperimentSpec, dict[str, Any]]:
 def resolve_base(spec: ExperimentSpec, spec_path: Path) -> dict[str, Any]:
     if isinstance(spec.base, dict):
         base = copy.deepcopy(spec.base)
-        root = spec_path.parent
     else:
         base_path = Path(spec.base)
         if not base_path.is_absolute():
             base_path = spec_path.parent / base_path
         base = read_yaml(base_path)
-        root = base_path.parent
-    _absolutize_paths(base, root)
+    _absolutize_paths(base, Path.cwd())
     return base
 
 
 def _absolutize_paths(base: dict[str, Any], root: Path) -> None:
-    # Variant configs are written into the experiment dir; relative data/model paths in the base
-    # config mean "relative to the base config", so pin them before the file moves.
+    # Relative paths in a config are relative to where `tunelab` runs (as for `tunelab train`);
+    # variant configs live in the experiment dir, so pin them before the file moves.
     data = base.get("data")
     if isinstance(data, dict):
-        for key in ("train_file", "validation_file", "test_file"):
+        for key in ("train_file", "validation_file", "test_file", "cache_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str((root / data[key]).resolve())
     model = base.get("model")
     if isinstance(model, dict) and isinstance(model.get("name_or_path"), str):
         cand = root / model["name_or_path"]
-        if not Path(model["name_or_path"]).is_absolute() and cand.exists():
+        if not Path(model["name_or_path"]).is_absolute() and cand.exists():  # else a hub id
             model["name_or_path"] = str(cand.resolve())
 
 

@@ -1,0 +1,116 @@
+"""Shared pieces of the benchmark scripts: machine/version record, synthetic data, docs writing.
+
+Benchmarks are scripts, not tests: they print tables and replace their own section of
+docs/benchmarks.md (between `<!-- bench:NAME -->` markers), stamped with machine, versions, date.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import random
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT / "src"))
+
+# The two length profiles of the issue (token counts per sample).
+PROFILES = {
+    # users' data: mean ~211 tokens, max 287, trained with max_length 320
+    "users": {"max_length": 320, "describe": "mean ~211, max 287, max_length 320"},
+    # long-tailed: median ~90, p99 ~300 (lognormal), max_length 320
+    "longtail": {"max_length": 320, "describe": "median ~90, p99 ~300, max_length 320"},
+}
+
+
+def profile_lengths(profile: str, n: int, seed: int = 0) -> list[int]:
+    rng = random.Random(seed)
+    if profile == "users":
+        return [max(40, min(287, round(rng.gauss(211, 38)))) for _ in range(n)]
+    if profile == "longtail":
+        sigma = (math.log(300) - math.log(90)) / 2.326  # p99 = 300 for a lognormal with median 90
+        return [max(8, min(320, round(rng.lognormvariate(math.log(90), sigma)))) for _ in range(n)]
+    raise ValueError(profile)
+
+
+def length_summary(lengths: list[int]) -> str:
+    s = sorted(lengths)
+    q = lambda p: s[min(len(s) - 1, int(p * len(s)))]  # noqa: E731
+    return f"mean {sum(s) / len(s):.0f}, median {q(0.5)}, p99 {q(0.99)}, max {s[-1]}"
+
+
+def machine() -> dict[str, str]:
+    import importlib.metadata as md
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("torch", "transformers", "datasets", "tokenizers", "accelerate", "trl"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "-"
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": str(os.cpu_count()),
+            "gpu": gpu, "python": platform.python_version(), **versions}
+
+
+def stamp() -> str:
+    m = machine()
+    vers = ", ".join(f"{k} {m[k]}" for k in ("torch", "transformers", "datasets", "tokenizers"))
+    return f"_Measured {m['date']} on {m['cpu']} ({m['cores']} cores, GPU: {m['gpu']}); Python {m['python']}, {vers}._"
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md, atomically."""
+    from tunelab.io import atomic_write_text
+
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(DOCS, text)
+
+
+def verdict(value: float, target: float, what: str, higher: bool = True) -> str:
+    ok = value >= target if higher else value <= target
+    sign = ">=" if higher else "<="
+    return f"- {what}: **{value:.2f}** (target {sign} {target}) -> {'met' if ok else '**MISSED**'}"
+
+
+def pad_tokenizer():
+    """A minimal fast tokenizer that only pads: the benchmarks feed synthetic token ids directly."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1, "</s>": 2}, unk_token="<unk>"))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
+
+
+def plan_for(task: str = "classification", **runtime):
+    """The runtime plan tunelab itself would decide on this machine (one policy, no re-deciding)."""
+    from tunelab.config.schema import Config
+    from tunelab.runtime.plan import decide_plan
+
+    cfg = Config(task={"type": task}, data={"train_file": "synthetic"}, model={"name_or_path": "synthetic"},
+                 runtime=runtime or {})
+    return cfg, decide_plan(cfg)

@@ -1,0 +1,202 @@
+"""Batching strategies: how tokenized samples become batches (collator + train sampler).
+
+| strategy     | sampler                  | collator                                   |
+|--------------|--------------------------|--------------------------------------------|
+| `max_length` | random                   | pad every row to data.max_length (baseline)|
+| `dynamic`    | random                   | pad to the longest row of the batch        |
+| `grouped`    | transformers' length-grouped sampler (`length` column) + dynamic padding |
+| `packed`     | random                   | padding-free: one row, position_ids restart per sample |
+| `auto`       | packed where a varlen attention kernel exists (flash-attn), grouped otherwise |
+
+Packing on SDPA/eager has no varlen kernel: transformers turns the restarting position_ids into a
+dense block-diagonal mask (masking_utils), so attention costs (sum of lengths)^2 per row and
+packing loses to length grouping on CPU (facts.md: 21 vs 41 samples/s). Hence `auto` packs only
+with a varlen kernel.
+
+Loss weighting under packing is identical to the padded path:
+- classification: one label per segment; models/pooling.py pools each segment and averages
+  per-sample losses (sum / number of samples), exactly as for a padded batch;
+- causal LM: labels are concatenated with -100 at each segment's first token (no prediction
+  across a boundary); the loss is a mean over label tokens of the whole batch, which is what
+  transformers computes for a padded batch too (a token-mean over the batch, not a mean of
+  per-sample means), with the same tokens counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+    from tunelab.runtime.plan import RuntimePlan
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("max_length", "dynamic", "grouped", "packed")
+TASK_KINDS = ("classification", "causal_lm", "seq2seq")
+# Keys a collator passes to the model; everything else in a row (length, id, text) is dropped here,
+# so the Trainer can keep the `length` column for its sampler (remove_unused_columns=False).
+MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels", "decoder_input_ids")
+
+
+def supports_packing(model: Any) -> bool:
+    """Whether `model` computes packed rows correctly (no attention across samples, right pooling).
+
+    Decoder classifiers need our segment pooling (models/pooling.py); decoder-only causal LMs
+    handle restarting position_ids through transformers' mask code. Encoders (bidirectional
+    masks ignore position_ids) and encoder-decoders cannot be packed this way.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(inner, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False):
+        return False  # `is_decoder` is set on encoders (BERT) used as decoders, not on llama & co
+    if getattr(type(inner), "_tunelab_mask_pooling", False):
+        return True
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(config.model_type) == type(inner).__name__
+
+
+def resolve_strategy(cfg: Config, plan: RuntimePlan, model: Any = None) -> tuple[str, str]:
+    """(strategy, reason) for `cfg.data.batching`; `auto` decided by the attention backend.
+
+    `model` (optional) says whether packing is possible at all; without it, `auto` never packs.
+    """
+    requested = cfg.data.batching
+    packable = model is not None and supports_packing(model)
+    if requested == "packed" and model is not None and not packable:
+        model_type = getattr(getattr(model, "config", None), "model_type", "?")
+        raise ConfigError(
+            f"data.batching: packed is not supported for this model (model_type {model_type}): "
+            "only decoder-only causal LMs and decoder sequence classifiers can be packed",
+            hint="use data.batching: grouped (length-grouped, nearly padding-free) or auto",
+        )
+    if requested != "auto":
+        return requested, f"data.batching: {requested} (requested)"
+    if plan.varlen_attention and packable:
+        return "packed", f"auto -> packed: {plan.attn_implementation} has a varlen kernel, so packing costs no padding and no block mask"
+    why = (f"{plan.attn_implementation} on {plan.device} has no varlen kernel (a dense block-diagonal mask makes packing "
+           "slower than length grouping)") if packable else "this model cannot be packed"
+    return "grouped", f"auto -> grouped: {why}"
+
+
+def train_sampling(strategy: str) -> str:
+    """transformers' `train_sampling_strategy` for a batching strategy."""
+    return "group_by_length" if strategy == "grouped" else "random"
+
+
+def trainer_overrides(strategy: str) -> dict[str, Any]:
+    """TrainingArguments our collators need: our sampler choice, and the `length` column kept."""
+    return {"train_sampling_strategy": train_sampling(strategy), "length_column_name": "length",
+            # Our collators drop non-model keys themselves; keeping columns lets the sampler read
+            # `length` from Arrow instead of measuring every row's input_ids in Python.
+            "remove_unused_columns": False}
+
+
+def make_collator(
+    strategy: str,
+    tokenizer: Any,
+    task_kind: str,
+    max_length: int,
+    *,
+    varlen_attention: bool = False,
+    pad_to_multiple_of: int | None = None,
+) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
+    """The collator for a resolved strategy (`auto` must be resolved first) and task kind."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"data.batching: unknown strategy {strategy!r}", hint=f"one of {', '.join(STRATEGIES)} or auto")
+    if task_kind not in TASK_KINDS:
+        raise ValueError(f"task_kind must be one of {TASK_KINDS}, got {task_kind!r}")
+    if strategy == "packed":
+        if task_kind == "classification":
+            return PackedClassificationCollator(varlen_attention=varlen_attention)
+        if task_kind == "causal_lm":
+            from transformers import DataCollatorWithFlattening
+
+            # The stock padding-free collator is exactly right for causal LM: labels get -100 at
+            # each sample's first token, position_ids restart, cu_seq_lens for flash-attn.
+            return _KeepModelKeys(DataCollatorWithFlattening(return_position_ids=True, separator_id=-100,
+                                                             return_flash_attn_kwargs=varlen_attention))
+        raise ConfigError("data.batching: packed is not supported for encoder-decoder models",
+                          hint="use data.batching: grouped")
+    padding = "max_length" if strategy == "max_length" else "longest"
+    if task_kind == "classification":
+        from transformers import DataCollatorWithPadding
+
+        inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of)
+    else:
+        from transformers import DataCollatorForSeq2Seq
+
+        # Pads `labels` with -100 alongside input_ids (causal LM and seq2seq alike).
+        inner = DataCollatorForSeq2Seq(tokenizer, padding=padding, max_length=max_length,
+                                       pad_to_multiple_of=pad_to_multiple_of, label_pad_token_id=-100)
+    return _KeepModelKeys(inner)
+
+
+class _KeepModelKeys:
+    """Drop row fields the model does not take (length, id, raw text) before a stock collator."""
+
+    def __init__(self, inner: Callable[..., Any]):
+        self.inner = inner
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        rows = [{k: v for k, v in f.items() if k in MODEL_KEYS or k == "label"} for f in features]
+        return self.inner(rows)
+
+    def __repr__(self) -> str:
+        return f"{type(self.inner).__name__}"
+
+
+class PackedClassificationCollator:
+    """Padding-free classification batches: all samples in one row, one label per sample.
+
+    Returns input_ids (1, T), position_ids (1, T) restarting at 0 per sample, no attention_mask
+    (transformers then builds the block-diagonal mask from position_ids), labels (N,), and with
+    a varlen kernel cu_seq_lens_q/k + max_length_q/k. Pair with models/pooling.py, which pools
+    the last token of each segment. The stock DataCollatorWithFlattening cannot do this: it
+    concatenates labels as token sequences.
+    """
+
+    def __init__(self, varlen_attention: bool = False):
+        self.varlen_attention = varlen_attention
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        ids: list[int] = []
+        pos: list[int] = []
+        bounds = [0]
+        for f in features:
+            seq = f["input_ids"]
+            seq = seq.tolist() if hasattr(seq, "tolist") else list(seq)
+            if not seq:
+                raise ValueError("packed batch: a sample has no tokens")
+            ids += seq
+            pos += range(len(seq))
+            bounds.append(bounds[-1] + len(seq))
+        batch: dict[str, Any] = {"input_ids": torch.tensor([ids]), "position_ids": torch.tensor([pos])}
+        label_key = "labels" if "labels" in features[0] else ("label" if "label" in features[0] else None)
+        if label_key is not None:
+            batch["labels"] = torch.tensor([f[label_key] for f in features])
+        if self.varlen_attention:
+            cu = torch.tensor(bounds, dtype=torch.int32)
+            longest = max(b - a for a, b in zip(bounds, bounds[1:]))
+            batch.update(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=longest, max_length_k=longest)
+        return batch
+
+
+def padding_stats(batch: dict[str, Any]) -> tuple[int, int]:
+    """(real tokens, computed tokens) of a collated batch: its padding efficiency is real/computed."""
+    ids = batch["input_ids"]
+    computed = int(ids.numel())
+    mask = batch.get("attention_mask")
+    real = int(mask.sum()) if mask is not None else computed  # packed rows carry no padding
+    return real, computed
+
+
+def log_choice(strategy: str, reason: str) -> None:
+    log.info("batching: %s (%s)", strategy, reason)

@@ -1,0 +1,187 @@
+"""Validate one data frame against its column roles: errors name path:row:column, warnings are kept.
+
+Rows are named by the frame's index, which `read_table` sets to the position in the file: the
+line number for CSV/TSV/JSONL (the CSV header is line 1) and the data row for Parquet. Errors
+raise DataError at the first problem; softer findings (single-example labels, imbalance,
+conflicting labels, a little mojibake under the allowed share) are returned as warning strings.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from tunelab.data import mojibake
+from tunelab.data.roles import Roles
+from tunelab.errors import DataError
+
+# Strings that mean "no label" in exported spreadsheets and dataframes (compared after strip()).
+NULL_LIKE = frozenset({"", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none"})
+_MAX_EXAMPLES = 3
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    path: str | Path,
+    roles: Roles,
+    *,
+    imbalance_warn_ratio: float = 20.0,
+    mojibake_max_share: float = 0.0,
+) -> list[str]:
+    """Raise DataError on the first invalid cell; return warnings (strings naming path and rows)."""
+    path = str(path)
+    check_columns(df, path, roles)
+    for column in roles.text:
+        _check_text(df, path, column)
+    if roles.label:
+        _check_labels(df, path, roles.label)
+    if roles.id and roles.id in df.columns:
+        _check_ids(df, path, roles.id)
+    warnings = _check_mojibake(df, path, roles, mojibake_max_share)
+    if roles.label:
+        warnings += label_warnings(df, path, roles, imbalance_warn_ratio)
+    return warnings
+
+
+def where(df: pd.DataFrame, path: str, row: object, column: str) -> str:
+    """`path:row:column` as used in every data error."""
+    return f"{path}:{row}:{column}"
+
+
+def row_words(df: pd.DataFrame, row: object) -> str:
+    """How the user finds `row`: 'line 7 of the file' or 'data row 7'."""
+    return f"line {row} of the file" if df.attrs.get("row_kind") == "line" else f"data row {row}"
+
+
+def rows_words(df: pd.DataFrame, rows: list) -> str:
+    """'lines 3, 102' or 'data rows 3, 102'."""
+    kind = "line" if df.attrs.get("row_kind") == "line" else "data row"
+    return f"{kind}{'s' if len(rows) > 1 else ''} {', '.join(str(r) for r in rows)}"
+
+
+def check_columns(df: pd.DataFrame, path: str, roles: Roles) -> None:
+    needed = [*roles.text, *([roles.label] if roles.label else [])]
+    have = [str(c) for c in df.columns]
+    for column in needed:
+        if column not in df.columns:
+            close = _closest(column, have)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise DataError(f"{path}:1:{column}: required column {column!r} is missing (columns: {', '.join(have)})",
+                            hint=f"{hint}map your columns in the task section (e.g. task.text_column)")
+
+
+def _closest(name: str, options: list[str]) -> str | None:
+    import difflib
+
+    lowered = {o.lower(): o for o in options}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    found = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _check_text(df: pd.DataFrame, path: str, column: str) -> None:
+    values = df[column]
+    missing = values.isna()
+    if missing.any():
+        row = values.index[missing.to_numpy().argmax()]
+        raise DataError(f"{where(df, path, row, column)}: {column} is missing (null) at {row_words(df, row)}",
+                        hint=f"every row needs a non-empty {column}; drop or fill the row")
+    blank = values.str.strip() == ""
+    if blank.any():
+        row = values.index[blank.to_numpy().argmax()]
+        what = "empty" if values[row] == "" else "whitespace-only"
+        raise DataError(f"{where(df, path, row, column)}: {column} is {what} at {row_words(df, row)}",
+                        hint=f"every row needs a non-empty {column}; drop or fill the row")
+
+
+def null_labels(values: pd.Series) -> pd.Series:
+    """True where a label is missing: None/NaN or a NaN-like string ("nan", "null", "None", "")."""
+    return values.isna() | values.map(lambda v: isinstance(v, str) and v.strip() in NULL_LIKE)
+
+
+def _check_labels(df: pd.DataFrame, path: str, column: str) -> None:
+    bad = null_labels(df[column])
+    if bad.any():
+        row = df.index[bad.to_numpy().argmax()]
+        value = df.at[row, column]
+        if not isinstance(value, str):
+            shown = "missing"
+        else:
+            shown = "empty" if not value.strip() else f"null-like ({value!r})"
+        raise DataError(f"{where(df, path, row, column)}: label is {shown} at {row_words(df, row)}",
+                        hint="every training/validation row needs a label; "
+                             "drop unlabelled rows or move them to the test file")
+
+
+def _check_ids(df: pd.DataFrame, path: str, column: str) -> None:
+    values = df[column]
+    if values.isna().any():
+        row = values.index[values.isna().to_numpy().argmax()]
+        raise DataError(f"{where(df, path, row, column)}: id is missing at {row_words(df, row)}",
+                        hint="ids must be present and unique (or set task.id_column: null)")
+    dup = values.duplicated(keep="first")
+    if dup.any():
+        row = values.index[dup.to_numpy().argmax()]
+        first = values.index[(values == values[row]).to_numpy().argmax()]
+        raise DataError(f"{where(df, path, row, column)}: duplicate id {values[row]!r} at {row_words(df, row)} "
+                        f"(first seen at {row_words(df, first)})",
+                        hint="ids must be unique; deduplicate the file (or set task.id_column: null)")
+
+
+def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float) -> list[str]:
+    columns = [*roles.text, *([roles.label] if roles.label else [])]
+    cells = ((row, column, value) for column in columns for row, value in df[column].items() if isinstance(value, str))
+    report = mojibake.scan(cells)
+    if not report.rows_affected:
+        return []
+    first = report.examples[0]
+    summary = (f"{where(df, path, first.row, first.column)}: mojibake in {report.rows_affected} of "
+               f"{report.rows_checked} rows ({report.share:.1%}); first at {row_words(df, first.row)}: "
+               f"{mojibake.describe(first)}")
+    if report.share > max_share:
+        raise DataError(summary, hint="re-export the original data as UTF-8 (the file was opened with the wrong "
+                                      f"code page and saved); data.mojibake_max_share={max_share} allows "
+                                      "a small share")
+    return [summary]
+
+
+def label_warnings(df: pd.DataFrame, path: str, roles: Roles, ratio: float) -> list[str]:
+    """Single-example labels, heavy imbalance and identical inputs with different labels."""
+    assert roles.label
+    labels = df[roles.label]
+    counts = Counter(labels)
+    warnings: list[str] = []
+    singles = [label for label, n in counts.items() if n == 1]
+    if singles:
+        rows = [labels.index[(labels == s).to_numpy().argmax()] for s in singles[:_MAX_EXAMPLES]]
+        shown = ", ".join(f"{s!r} ({rows_words(df, [r])})" for s, r in zip(singles, rows))
+        warnings.append(f"{path}: column {roles.label}: {len(singles)} label(s) with a single example: {shown}"
+                        + (" ..." if len(singles) > _MAX_EXAMPLES else ""))
+    if len(counts) > 1:
+        (top, n_top), (low, n_low) = counts.most_common()[0], counts.most_common()[-1]
+        if n_top / n_low >= ratio:
+            warnings.append(f"{path}: column {roles.label}: heavy class imbalance: {top!r} has {n_top} rows, "
+                            f"{low!r} has {n_low} (ratio {n_top / n_low:.0f} >= data.imbalance_warn_ratio {ratio:g})")
+    warnings += _conflicts(df, path, roles)
+    return warnings
+
+
+def _conflicts(df: pd.DataFrame, path: str, roles: Roles) -> list[str]:
+    keys = list(roles.keys or roles.text)
+    n_labels = df.groupby(keys, sort=False)[roles.label].nunique()
+    clashing = n_labels[n_labels > 1]
+    if clashing.empty:
+        return []
+    key = clashing.index[0]
+    key = key if isinstance(key, tuple) else (key,)
+    mask = pd.Series(True, index=df.index)
+    for column, value in zip(keys, key):
+        mask &= df[column] == value
+    rows = df.index[mask.to_numpy()][:_MAX_EXAMPLES]
+    labels = sorted({str(df.at[r, roles.label]) for r in rows})
+    text = str(key[0])[:60]
+    return [f"{path}: column {roles.label}: {len(clashing)} identical input(s) carry different labels; "
+            f"e.g. {text!r} at {rows_words(df, list(rows))} has labels {labels}"]

@@ -1,0 +1,174 @@
+"""`tunelab doctor CONFIG`: build everything `tunelab train` builds, run every check, print a table.
+
+Built the way training/run.py builds it (data.splits, data.tokenize, models.tokenizer,
+tasks.base, task.build_model, data.batching's collator) but without a run directory and
+without training. Anything that would stop `train` with an exception (a DeviceError from the
+runtime plan, a bad data file, an unloadable model) becomes an error finding here, so one doctor
+run reports all of it. Exit code 1 on any error finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tunelab.diagnostics.context import CheckContext
+from tunelab.diagnostics.findings import Finding, error, findings_to_json, format_evidence, has_errors, sort_findings
+from tunelab.errors import TunelabError
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import Config
+
+
+@dataclass
+class Built:
+    """What doctor managed to build; `None` fields were not buildable (see the findings)."""
+
+    tokenizer: Any = None
+    task: Any = None
+    datasets: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] | None = None
+    model: Any = None
+    collate_fn: Any = None
+
+
+def doctor_command(cfg: Config, as_json: bool = False, overfit: bool = False) -> int:
+    if as_json:  # stdout carries only the JSON document: progress bars of the stages go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            findings = diagnose(cfg, overfit=overfit, quiet=True)
+    else:
+        findings = diagnose(cfg, overfit=overfit)
+    if as_json:
+        print(json.dumps(findings_to_json(findings), indent=2, ensure_ascii=False))
+    else:
+        print_findings(findings)
+    return 1 if has_errors(findings) else 0
+
+
+def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Finding]:
+    """All findings for `cfg`; never raises for a user-input problem."""
+    from tunelab.diagnostics import memory, precision, preflight
+
+    say = _say(quiet)
+    caps, found = _capabilities(cfg)
+    plan = None
+    if caps is not None:
+        plan, _ = precision.plan_or_findings(cfg, caps)
+    say(f"runtime plan: {plan.summary() if plan else 'not decidable (see precision findings)'}")
+    built, load_findings = build(cfg, plan, say)
+    ctx = CheckContext(cfg=cfg, plan=plan, caps=caps, task=built.task, tokenizer=built.tokenizer,
+                       train_dataset=built.datasets.get("train"), eval_dataset=built.datasets.get("validation"),
+                       manifest=built.manifest, overfit=overfit)
+    # Memory first, from the architecture alone: a model that cannot fit is not built.
+    mem = memory.check_memory(ctx) if caps is not None else []
+    if plan is not None and built.task is not None and not has_errors(mem + load_findings):
+        say("building the model")
+        built.model, built.collate_fn, model_findings = _build_model(cfg, plan, built)
+        load_findings += model_findings
+    ctx.model, ctx.collate_fn = built.model, built.collate_fn
+    checks = preflight.static_checks()
+    if built.model is not None:
+        say("running the model checks" + (" (with the overfit test)" if overfit else ""))
+        checks += preflight.model_checks()
+    else:
+        checks = [c for c in checks if c is not memory.check_memory]
+        load_findings += mem
+    return sort_findings(found + load_findings + preflight.run_checks(ctx, checks))
+
+
+def _say(quiet: bool) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return (lambda _msg: None) if quiet else (lambda msg: console.print(f"[dim]doctor:[/] {msg}"))
+
+
+def _capabilities(cfg: Config) -> tuple[Any, list[Finding]]:
+    from tunelab.errors import DeviceError
+    from tunelab.runtime.plan import detect_capabilities
+
+    try:
+        return detect_capabilities(cfg.runtime.device), []
+    except DeviceError as exc:
+        return None, [error("precision.device", exc.message, exc.hint or "", requested_device=cfg.runtime.device)]
+
+
+def build(cfg: Config, plan: Any, say: Any) -> tuple[Built, list[Finding]]:
+    """Tokenizer, splits (+ manifest), task and tokenized splits; failures become findings."""
+    from tunelab.data.splits import load_splits
+    from tunelab.data.tokenize import tokenize_split
+    from tunelab.models.tokenizer import load_tokenizer
+    from tunelab.tasks.base import task_from_config
+
+    built = Built()
+    try:
+        say("loading data")
+        splits = load_splits(cfg)
+        built.manifest = splits.manifest
+        built.task = task_from_config(cfg, splits.label_names)
+        built.tokenizer = load_tokenizer(cfg)
+        for name, frame in splits.frames().items():
+            if name != "test":
+                built.datasets[name] = tokenize_split(frame, built.task, built.tokenizer, cfg, name)
+    except TunelabError as exc:
+        stage = "model.tokenizer" if built.task is not None and built.tokenizer is None else "data.load"
+        return built, [error(stage, exc.message, exc.hint or "", error_type=type(exc).__name__)]
+    return built, []
+
+
+def _build_model(cfg: Config, plan: Any, built: Built) -> tuple[Any, Any, list[Finding]]:
+    try:
+        model = built.task.build_model(cfg, plan, built.tokenizer)
+    except TunelabError as exc:
+        return None, None, [error("model.load", exc.message, exc.hint or "", error_type=type(exc).__name__)]
+    try:
+        collate = training_collator(cfg, plan, built.task, model, built.tokenizer)
+    except TunelabError as exc:
+        return model, None, [error("data.batching", exc.message, exc.hint or "")]
+    return model, collate, []
+
+
+def training_collator(cfg: Config, plan: Any, task: Any, model: Any, tokenizer: Any) -> Any:
+    """The collator training will use (same resolution as training/trainer.batching_setup)."""
+    from tunelab.data import batching
+
+    strategy, _ = batching.resolve_strategy(cfg, plan, model)
+    return batching.make_collator(strategy, tokenizer, task_kind(task), cfg.data.max_length,
+                                  varlen_attention=plan.varlen_attention)
+
+
+def task_kind(task: Any) -> str:
+    kind = getattr(task, "task_kind", None)
+    if kind:
+        return kind
+    return "seq2seq" if getattr(task, "is_encoder_decoder", False) else "causal_lm"
+
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def print_findings(findings: list[Finding], file: Any = None) -> None:
+    """The rich table: id, severity, title, evidence, fix; then a one-line verdict."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout)
+    table = Table(title="tunelab doctor", show_lines=True, expand=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    for col, ratio in (("title", 4), ("evidence", 4), ("fix", 3)):
+        table.add_column(col, ratio=ratio, overflow="fold")
+    for f in findings:
+        style = _STYLE[f.severity]
+        table.add_row(f.id, f"[{style}]{f.severity}[/]", escape(f.title), escape(format_evidence(f.evidence)), escape(f.fix))
+    console.print(table)
+    n_err = sum(f.severity == "error" for f in findings)
+    n_warn = sum(f.severity == "warning" for f in findings)
+    verdict = "[bold red]NOT READY[/]" if n_err else "[bold green]ready to train[/]"
+    console.print(f"{verdict}: {n_err} error(s), {n_warn} warning(s), {len(findings) - n_err - n_warn} info")
+
+

@@ -1,0 +1,77 @@
+"""`tunelab export RUN_DIR --output DIR [--merge]`: a run's model as a standalone directory.
+
+A LoRA run's model/ holds only the adapters (+ tokenizer). Without --merge the directory is
+copied as is (load it with peft on top of the base). With --merge the adapters are folded into
+the base weights (`merge_and_unload`) and a full model is written, loadable with plain
+`from_pretrained` and no peft. The merge runs on CPU in the weights' own dtype with
+`low_cpu_mem_usage`, so it needs about one copy of the model in RAM and no GPU. Everything is
+written into a temp directory that is renamed into place at the end: an interrupted export
+never leaves a half directory that looks whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tunelab.errors import RunDirError
+
+
+def _auto_cls(config: Any) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+
+    if getattr(config, "is_encoder_decoder", False):
+        return AutoModelForSeq2SeqLM
+    archs = getattr(config, "architectures", None) or []
+    if any("ForSequenceClassification" in a for a in archs):  # a class name, not a model name
+        return AutoModelForSequenceClassification
+    return AutoModelForCausalLM
+
+
+def merge_adapters(model_dir: Path, base: str, out: Path, *, trust_remote_code: bool = False, revision: str | None = None) -> None:
+    """Load `base` on CPU, apply the adapters in `model_dir`, merge, save safetensors to `out`."""
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoConfig, AutoTokenizer
+
+    peft_cfg = PeftConfig.from_pretrained(str(model_dir))
+    config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
+    model = _auto_cls(config).from_pretrained(
+        base, revision=revision, trust_remote_code=trust_remote_code, dtype=dtype, low_cpu_mem_usage=True, device_map={"": "cpu"}
+    )
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        # The run added tokens (e.g. a pad token); the adapters saved the resized embeddings.
+        model.resize_token_embeddings(len(tokenizer))
+    merged = PeftModel.from_pretrained(model, str(model_dir), config=peft_cfg).merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def export_run(run_dir: Path, output: Path, merge: bool = False) -> Path:
+    """Write the run's final model to `output` (merged full model with `merge`)."""
+    from rich.console import Console
+
+    from tunelab.io import atomic_dir
+    from tunelab.models.lora import is_peft_dir
+    from tunelab.runs import final_model_dir, load_run
+
+    run = load_run(run_dir)
+    model_dir = final_model_dir(Path(run_dir))
+    output = Path(output)
+    if output.exists() and not (output.is_dir() and not any(output.iterdir())):
+        raise RunDirError(f"{output}: already exists and is not empty", hint="choose a new --output directory")
+    console = Console(stderr=True)
+    with atomic_dir(output) as tmp:
+        if merge and is_peft_dir(model_dir):
+            cfg = run.config
+            console.print(f"merging LoRA adapters of {model_dir} into {cfg.model.name_or_path} (CPU, low memory)")
+            merge_adapters(model_dir, cfg.model.name_or_path, Path(tmp), trust_remote_code=cfg.model.trust_remote_code,
+                           revision=cfg.model.revision)
+        else:
+            if merge:
+                console.print(f"{model_dir} holds full weights (no LoRA adapters): nothing to merge, copying")
+            shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+    console.print(f"exported {'merged model' if merge else 'model'} to {output}")
+    return output

@@ -1,0 +1,232 @@
+"""Text classification (single label): encoders and decoders through AutoModelForSequenceClassification.
+
+Everything classification-specific lives here: the text template, the label map, the model head
+(label map in the model config, decoder mask pooling, optional head re-init), metrics and
+length-ordered prediction with top-k probabilities.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tunelab.errors import ConfigError, DataError
+from tunelab.tasks.base import Prediction
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from tunelab.config.schema import Config
+    from tunelab.runtime.plan import RuntimePlan
+
+
+class ClassificationTaskImpl:
+    name = "classification"
+    preprocessing_version = "cls-1"
+    primary_metric = "macro_f1"
+    greater_is_better = True
+    task_kind = "classification"  # for data/batching.make_collator
+
+    def __init__(self, cfg: Config, label_names: list[str] | None = None):
+        self.cfg = cfg
+        self.task = cfg.task
+        names = label_names if label_names is not None else self.task.labels
+        self.label_names: list[str] = [str(n) for n in names] if names else []
+        self.label2id = {n: i for i, n in enumerate(self.label_names)}
+        self._template_fields = _template_fields(self.task.template)
+
+    # ------------------------------------------------------------------------- data
+    def required_columns(self, split: str) -> list[str]:
+        cols = [self.task.text_column] + ([self.task.text_pair_column] if self.task.text_pair_column else [])
+        cols += [f for f in self._template_fields if f not in ("text", "text_pair") and f not in cols]
+        if split in ("train", "validation"):
+            cols.append(self.task.label_column)
+        return cols
+
+    def cache_fingerprint(self) -> dict[str, Any]:
+        t = self.task
+        return {"task": "classification", "template": t.template, "text_column": t.text_column,
+                "text_pair_column": t.text_pair_column, "label_column": t.label_column, "labels": self.label_names}
+
+    def render(self, batch: dict[str, list[Any]]) -> tuple[list[str], list[str] | None]:
+        """(texts, pairs) after the template; `{text}`/`{text_pair}` name the configured columns."""
+        t = self.task
+        n = len(batch[t.text_column])
+        texts = []
+        for i in range(n):
+            row = {k: v[i] for k, v in batch.items()}
+            row["text"] = batch[t.text_column][i]
+            if t.text_pair_column:
+                row["text_pair"] = batch[t.text_pair_column][i]
+            texts.append(t.template.format(**row) if t.template != "{text}" else str(row["text"]))
+        pairs = [str(p) for p in batch[t.text_pair_column]] if t.text_pair_column else None
+        return texts, pairs
+
+    def tokenize(self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[Any]]:
+        texts, pairs = self.render(batch)
+        enc = tokenizer(texts, pairs, truncation=True, max_length=self.cfg.data.max_length)
+        out: dict[str, list[Any]] = dict(enc)
+        if self.task.label_column in batch:
+            out["labels"] = [self.label_id(v) for v in batch[self.task.label_column]]
+        return out
+
+    def label_id(self, value: Any) -> int:
+        from tunelab.data.readers import to_text
+
+        key = to_text(value)
+        if key not in self.label2id:
+            raise DataError(f"{self.task.label_column}: label {key!r} is not in the run's label map ({len(self.label_names)} labels)",
+                            hint="labels come from the training file (or task.labels); check spelling and case")
+        return self.label2id[key]
+
+    # ------------------------------------------------------------------------ model
+    def build_model(self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, **load_kwargs: Any) -> PreTrainedModel:
+        from transformers import AutoModelForSequenceClassification
+
+        from tunelab.models.loading import load_model
+
+        if not self.label_names:
+            raise ConfigError("classification: no labels known", hint="labels are read from data.train_file; or set task.labels")
+        model = load_model(
+            cfg, plan, tokenizer, AutoModelForSequenceClassification,
+            num_labels=len(self.label_names),
+            id2label=dict(enumerate(self.label_names)),
+            label2id=dict(self.label2id),
+            # A checkpoint that already has a head with another label count gets a fresh head.
+            ignore_mismatched_sizes=True,
+            **load_kwargs,
+        )
+        if cfg.model.head_init_std is not None:
+            reinit_head(model, cfg.model.head_init_std)
+        return prepare_classifier(model, cfg)
+
+    def load_trained(self, cfg: Config, plan: RuntimePlan, model_dir: Any) -> tuple[Any, Any]:
+        """(tokenizer, model) of a finished run's model/ directory, ready for inference (no head re-init)."""
+        from transformers import AutoModelForSequenceClassification
+
+        from tunelab.models.loading import load_model
+        from tunelab.models.tokenizer import load_tokenizer
+
+        local = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})})
+        tokenizer = load_tokenizer(local)
+        if (Path(model_dir) / "adapter_config.json").is_file():
+            import torch
+            from peft import AutoPeftModelForSequenceClassification
+
+            model = AutoPeftModelForSequenceClassification.from_pretrained(str(model_dir), dtype=getattr(torch, plan.weight_dtype))
+        else:
+            model = load_model(local, plan, tokenizer, AutoModelForSequenceClassification)
+        return tokenizer, prepare_classifier(model, cfg)
+
+    def build_trainer(self, **kwargs: Any) -> Any:
+        from tunelab.training.trainer import build_trainer
+
+        if self.task.label_smoothing:
+            kwargs["args_overrides"] = {"label_smoothing_factor": self.task.label_smoothing, **(kwargs.get("args_overrides") or {})}
+        return build_trainer(task=self, **kwargs)
+
+    # ---------------------------------------------------------------------- metrics
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        from tunelab.evaluation.classification import summary_metrics
+
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        labels = np.asarray(eval_pred.label_ids)
+        preds = np.asarray(logits).argmax(-1)
+        keep = labels != -100
+        return summary_metrics(labels[keep], preds[keep], len(self.label_names))
+
+    def score(self, prediction: Prediction, frame: pd.DataFrame) -> dict[str, Any]:
+        from tunelab.evaluation.classification import classification_report
+
+        gold = [self.label_id(v) for v in frame[self.task.label_column].tolist()]
+        pred = [self.label2id[p] for p in prediction.columns["prediction"]]
+        return classification_report(gold, pred, self.label_names)
+
+    # -------------------------------------------------------------------- predict
+    def predict(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan) -> Prediction:
+        from tunelab.inference.ordered import ordered_logits
+
+        records = {c: frame[c].tolist() for c in frame.columns}
+        texts, pairs = self.render(records)
+        enc = tokenizer(texts, pairs, truncation=True, max_length=cfg.data.max_length)
+        logits = ordered_logits(model, tokenizer, enc, cfg.inference.batch_size, plan, description="predicting")
+        probs = _softmax(logits)
+        id_col = self.task.id_column
+        ids = frame[id_col].tolist() if id_col and id_col in frame.columns else list(range(len(frame)))
+        return Prediction(ids=ids, columns=self.prediction_columns(probs, cfg.inference.top_k),
+                          extra={"probs": probs, "label_names": list(self.label_names)})
+
+    def prediction_columns(self, probs: np.ndarray, top_k: int) -> dict[str, list[Any]]:
+        """`prediction`, `probability` and `top{i}_label`/`top{i}_prob` for i <= k (flat: CSV-friendly)."""
+        k = max(1, min(top_k, probs.shape[1] if probs.ndim == 2 else 1))
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k] if len(probs) else np.zeros((0, k), dtype=int)
+        names = np.asarray(self.label_names, dtype=object)
+        cols: dict[str, list[Any]] = {
+            "prediction": names[order[:, 0]].tolist() if len(probs) else [],
+            "probability": [round(float(p), 6) for p in probs[np.arange(len(probs)), order[:, 0]]] if len(probs) else [],
+        }
+        for j in range(k):
+            cols[f"top{j + 1}_label"] = names[order[:, j]].tolist() if len(probs) else []
+            cols[f"top{j + 1}_prob"] = [round(float(p), 6) for p in probs[np.arange(len(probs)), order[:, j]]]
+        return cols
+
+
+def prepare_classifier(model: Any, cfg: Config) -> Any:
+    """Decoder heads pool by pad id (wrong when pad == eos): switch them to attention-mask pooling."""
+    from tunelab.models.families import family_of
+
+    if family_of(model.config).pools_by_pad_id:
+        from tunelab.models.pooling import enable_mask_pooling
+
+        enable_mask_pooling(model)
+    return model
+
+
+def classification_head(model: Any) -> Any:
+    """The final Linear producing the logits (score / classifier / classifier.out_proj ...)."""
+    from torch import nn
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for attr in ("score", "classifier", "classification_head", "logits_proj"):
+        head = getattr(inner, attr, None)
+        if isinstance(head, nn.Linear):
+            return head
+        if isinstance(head, nn.Module):
+            linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+            if linears:
+                return linears[-1]
+    raise ConfigError(f"model.head_init_std: cannot find the classification head of {type(inner).__name__}",
+                      hint="remove model.head_init_std to keep the model's own initialisation")
+
+
+def reinit_head(model: Any, std: float) -> None:
+    """Re-initialise the logits layer at `std` (bias 0) so initial logits are near-uniform.
+
+    With large hidden-state norms (pretrained decoders), the default init can give an initial
+    loss far above ln(num_labels); a small std brings it back (doctor's initial-loss check).
+    """
+    import torch
+
+    head = classification_head(model)
+    with torch.no_grad():
+        head.weight.normal_(0.0, std)
+        if head.bias is not None:
+            head.bias.zero_()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True) if len(logits) else logits.astype(np.float64)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32) if len(logits) else e.astype(np.float32)
+
+
+def _template_fields(template: str) -> list[str]:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError as exc:
+        raise ConfigError(f"task.template: invalid format string ({exc})", hint='e.g. "{text}" or "Title: {title}\\n{text}"') from None
+    return [f.split(".")[0].split("[")[0] for f in fields]

@@ -1,0 +1,212 @@
+"""`tunelab train`: one config -> a finished run directory.
+
+plan -> run dir -> tokenizer -> data (validated, split) -> tokenized (cached) -> model ->
+preflight -> trainer -> train -> final evaluation -> metrics.json -> model/ -> predictions ->
+tracking. Each step is a small function; this module only orchestrates.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab import runs
+from tunelab.errors import PreflightError, RunDirError
+from tunelab.io import atomic_write_json
+from tunelab.training.callbacks import console
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from tunelab.config.schema import Config
+    from tunelab.runtime.plan import RuntimePlan
+
+
+@dataclass
+class Prepared:
+    """What the steps before training produce."""
+
+    splits: Any
+    task: Any
+    tokenizer: Any
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def train_from_config(cfg: Config, resume: bool = False, run_dir: Path | None = None, skip_doctor: bool = False,
+                      config_path: Path | None = None) -> Path:
+    """Train as configured; returns the run directory."""
+    from tunelab.safety.locks import run_lock
+    from tunelab.training import distributed
+
+    plan = decide_and_print_plan(cfg)
+    # Under accelerate launch / torchrun only the main process creates, locks and writes the run
+    # directory; the others get its path (training/distributed.py).
+    path, checkpoint = distributed.shared(lambda: resolve_run_dir(cfg, resume, run_dir))
+    with distributed.on_main(run_lock(path)):
+        if distributed.is_main_process():
+            runs.write_run_files(path, cfg, extra_info={"status": "running"})
+            atomic_write_json(path / runs.PLAN, plan.to_dict())
+        with distributed.main_process_first():  # one process fills the tokenization cache first
+            prepared = prepare_data(cfg, path)
+        # Generative tasks (H3) put device_map offload inside the run dir: <run_dir>/offload.
+        place = {"run_dir": path} if getattr(prepared.task, "accepts_run_dir", False) else {}
+        model = prepared.task.build_model(cfg, plan, prepared.tokenizer, **place)
+        if distributed.is_main_process():
+            record_model_info(path, cfg, model)
+        run_preflight_step(cfg, plan, prepared, model, path, skip_doctor)
+        metrics = train_and_finish(cfg, plan, prepared, model, path, checkpoint, config_path)
+    if distributed.is_main_process():
+        print_where(path, metrics, prepared.task)
+    return path
+
+
+def decide_and_print_plan(cfg: Config) -> RuntimePlan:
+    from tunelab.runtime.plan import apply_global_settings, decide_plan
+
+    plan = decide_plan(cfg)
+    console.print(f"[bold]runtime plan[/]: {plan.summary()}")
+    for note in plan.notes:
+        console.print(f"  {note}")
+    apply_global_settings(plan)
+    return plan
+
+
+def resolve_run_dir(cfg: Config, resume: bool, run_dir: Path | None) -> tuple[Path, Path | None]:
+    """(run directory, checkpoint to resume from or None)."""
+    from tunelab.safety.locks import run_lock
+    from tunelab.training.checkpointing import clean_staging, find_resumable_checkpoint, rewind_history
+
+    if not resume:
+        if run_dir is None:
+            return runs.new_run_dir(cfg), None
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunDirError(f"{run_dir}: run directory is not empty", hint="add --resume to continue it, or choose a new --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir, None
+    path = run_dir or runs.latest_run_dir(cfg)
+    if path is None or not path.is_dir():
+        where = run_dir or Path(cfg.output_dir)
+        raise RunDirError(f"{where}: no run of {cfg.name!r} to resume", hint="train once without --resume, or pass --run-dir")
+    with run_lock(path):  # never clean up the staging dir of a live process (H7)
+        clean_staging(path)
+        checkpoint = find_resumable_checkpoint(path)
+        rewind_history(path / runs.HISTORY, checkpoint)  # steps after the checkpoint are logged again
+    console.print(f"resuming {path}" + (f" from {checkpoint.name}" if checkpoint else " (no checkpoint yet: starting from step 0)"))
+    return path, checkpoint
+
+
+def prepare_data(cfg: Config, run_dir: Path) -> Prepared:
+    """Tokenizer, validated splits (manifest written), the task, tokenized datasets + length stats."""
+    from tunelab.data.splits import load_splits, save_manifest
+    from tunelab.data.tokenize import length_stats, tokenize_split
+    from tunelab.models.tokenizer import load_tokenizer
+    from tunelab.tasks.base import task_from_config
+    from tunelab.training import distributed
+
+    tokenizer = load_tokenizer(cfg)
+    splits = load_splits(cfg)
+    for warning in splits.warnings:
+        console.print(f"[yellow]data warning:[/] {warning}")
+    if distributed.is_main_process():
+        save_manifest(splits, run_dir / runs.MANIFEST)
+    task = task_from_config(cfg, splits.label_names)
+    prepared = Prepared(splits=splits, task=task, tokenizer=tokenizer)
+    for name, frame in splits.frames().items():
+        if name == "test":
+            continue  # predicted from the frame after training; no labels to tokenize
+        ds = tokenize_split(frame, task, tokenizer, cfg, name)
+        prepared.datasets[name] = ds
+        prepared.stats[name] = stats = length_stats(ds, cfg.data.max_length)
+        console.print(f"{name}: {stats['rows']} rows, tokens mean {stats['mean']:.1f} p50 {stats['p50']:.0f} "
+                      f"p90 {stats['p90']:.0f} p99 {stats['p99']:.0f} max {stats['max']}, "
+                      f"truncated {100 * stats['truncation_rate']:.1f}% at max_length {cfg.data.max_length}")
+    from tunelab.reporting.collect import save_length_profile  # H6: the report's length histogram
+
+    save_length_profile(run_dir, prepared.datasets, prepared.stats, cfg.data.max_length)
+    return prepared
+
+
+def record_model_info(run_dir: Path, cfg: Config, model: Any) -> None:
+    """Parameter counts in run.json (read by experiment summaries)."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    runs.write_run_files(run_dir, cfg, extra_info={"num_parameters": total, "trainable_parameters": trainable,
+                                                   "model_type": getattr(model.config, "model_type", None)})
+
+
+def run_preflight_step(cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path, skip_doctor: bool) -> None:
+    """H4's preflight checks (when installed); stops on error findings unless --skip-doctor."""
+    if skip_doctor or not cfg.doctor.enabled or importlib.util.find_spec("tunelab.diagnostics.preflight") is None:
+        return
+    from tunelab.diagnostics.findings import errors, sort_findings, write_findings
+    from tunelab.diagnostics.preflight import run_preflight
+    from tunelab.training.trainer import batching_setup
+
+    collator, _, _ = batching_setup(prepared.task, cfg, plan, model, prepared.tokenizer)
+    findings = run_preflight(cfg=cfg, plan=plan, task=prepared.task, model=model, tokenizer=prepared.tokenizer,
+                             train_dataset=prepared.datasets["train"], eval_dataset=prepared.datasets.get("validation"),
+                             manifest=prepared.splits.manifest, collate_fn=collator)
+    from tunelab.training import distributed
+
+    if distributed.is_main_process():  # every process checks (and stops alike); one writes
+        write_findings(run_dir / runs.PREFLIGHT, findings)
+    for f in sort_findings(findings):
+        if f.severity != "info":
+            console.print(f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
+                          + (f" (fix: {f.fix})" if f.fix else ""))
+    bad = errors(findings)
+    if bad:
+        first = bad[0]
+        raise PreflightError(f"preflight found {len(bad)} error(s); first: {first.id}: {first.title}",
+                             hint=(first.fix or "see preflight.json") + "; or run with --skip-doctor")
+
+
+def train_and_finish(cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path,
+                     checkpoint: Path | None, config_path: Path | None) -> dict[str, Any]:
+    """Train (resuming when asked), then evaluate, save and predict; tracked start to end."""
+    from tunelab.safety.secrets import redact
+    from tunelab.training.checkpointing import InterruptCallback, raise_if_interrupted
+    from tunelab.training.oom import train_with_oom_retry
+    from tunelab.training.finish import finish_run
+    from tunelab.training.tracking import start_tracker
+
+    from tunelab.training import distributed
+    from tunelab.training.tracking import NullTracker
+
+    info = runs.load_run(run_dir).info
+    # One tracked run per training, not one per process.
+    tracker = start_tracker(cfg, run_dir, run_id=info.get("mlflow_run_id")) if distributed.is_main_process() else NullTracker()
+    if getattr(tracker, "run_id", None):
+        runs.write_run_files(run_dir, cfg, extra_info={"mlflow_run_id": tracker.run_id, "mlflow_uri": redact(tracker.uri)})
+    interrupt = InterruptCallback()
+    try:
+        trainer = prepared.task.build_trainer(
+            cfg=cfg, plan=plan, model=model, tokenizer=prepared.tokenizer,
+            train_dataset=prepared.datasets["train"], eval_dataset=prepared.datasets.get("validation"),
+            output_dir=run_dir / runs.CHECKPOINTS, history_path=run_dir / runs.HISTORY, tracker=tracker,
+            callbacks=[interrupt])
+        output = train_with_oom_retry(trainer, str(checkpoint) if checkpoint else None, run_dir, console)
+        raise_if_interrupted(interrupt, run_dir, config_path)
+        metrics = finish_run(cfg, plan, prepared, trainer, run_dir, tracker, dict(output.metrics))
+    except BaseException:
+        tracker.end("FAILED" if not interrupt.requested else "KILLED")
+        raise
+    tracker.end("FINISHED")
+    return metrics
+
+
+def print_where(run_dir: Path, metrics: dict[str, Any], task: Any) -> None:
+    primary = metrics.get("validation", {}).get(task.primary_metric)
+    if primary is not None:
+        console.print(f"[bold green]done[/]: validation {task.primary_metric} = {primary:.4f}")
+    console.print(f"run directory: {run_dir}")
+    console.print(f"metrics:       {run_dir / runs.METRICS}")
+    console.print(f"model:         {run_dir / runs.MODEL}")
+    pred_dir = run_dir / runs.PREDICTIONS
+    if pred_dir.is_dir():
+        for p in sorted(pred_dir.iterdir()):
+            if not p.name.startswith("."):
+                console.print(f"predictions:   {p}")

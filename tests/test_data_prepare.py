@@ -1,0 +1,68 @@
+"""validate_from_config / prepare_from_config: summary output, tokenization into the cache, reuse."""
+
+from __future__ import annotations
+
+from data_support import FakeTask, labelled_rows, make_cfg, write_csv
+from rich.console import Console
+from tiny import make_tokenizer
+
+from tunelab.data.prepare import prepare_from_config, validate_from_config
+
+
+def _console():
+    return Console(record=True, width=200, emoji=False)
+
+
+def test_validate_prints_rows_labels_and_warnings(tmp_path):
+    rows = labelled_rows({"billing": 30, "login": 10, "solo": 1})
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "test.csv", [{"id": "t1", "text": rows[0]["text"]}])
+    console = _console()
+    splits = validate_from_config(make_cfg(tmp_path, test_file=str(tmp_path / "test.csv")), console)
+    out = console.export_text()
+    assert f"│ train      │ {tmp_path}/train.csv (random 10% holdout, seed 42)" in out
+    assert "│   37 │" in out and "│    4 │" in out and "│    1 │" in out
+    assert "3 labels: billing, login, solo" in out
+    assert "warning:" in out and "train.csv: column label: 1 label(s) with a single example" in out
+    assert "leakage: 1 test row(s)" in out
+    assert len(splits.train) == 37
+
+
+def test_prepare_tokenizes_every_split_and_reuses_cache(tmp_path, monkeypatch):
+    write_csv(tmp_path / "train.csv", labelled_rows({"a": 12, "b": 8}))
+    write_csv(tmp_path / "test.csv", [{"id": "t1", "text": "brand new text"}])
+    make_tokenizer().save_pretrained(tmp_path / "model")  # make_cfg points model.name_or_path here
+    tasks: list[FakeTask] = []
+
+    def fake_task_from_config(cfg, label_names=None):
+        tasks.append(FakeTask(cfg, label_names))
+        return tasks[-1]
+
+    monkeypatch.setattr("tunelab.tasks.base.task_from_config", fake_task_from_config)
+    cfg = make_cfg(tmp_path, test_file=str(tmp_path / "test.csv"), max_length=4)
+    console = _console()
+    prepared = prepare_from_config(cfg, console)
+    assert set(prepared.datasets) == {"train", "validation", "test"}
+    assert len(prepared.datasets["train"]) == 18 and "labels" not in prepared.datasets["test"].column_names
+    assert prepared.stats["train"]["max"] == 4 and prepared.stats["train"]["truncation_rate"] == 1.0
+    out = console.export_text()
+    assert "token lengths (max_length 4)" in out and "100.0%" in out
+    assert tasks[0].calls > 0
+    again = prepare_from_config(cfg, _console())
+    assert tasks[1].calls == 0, "second prepare must come from the cache"
+    assert again.datasets["train"]["input_ids"] == prepared.datasets["train"]["input_ids"]
+
+
+def test_cli_validate_ok(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tunelab.cli import app
+
+    write_csv(tmp_path / "train.csv", labelled_rows({"a": 10, "b": 10}))
+    (tmp_path / "cfg.yaml").write_text("task: {type: classification}\n"
+                                       "data: {train_file: train.csv}\nmodel: {name_or_path: x}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["validate", "cfg.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "data OK (0 warning(s))" in result.output
+    assert not (tmp_path / ".tunelab_cache").exists()

@@ -1,0 +1,166 @@
+"""validate_frame and the mojibake detector."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tunelab.data.mojibake import repair_text, scan
+from tunelab.data.readers import read_table
+from tunelab.data.roles import Roles
+from tunelab.data.validate import validate_frame
+from tunelab.errors import DataError
+
+ROLES = Roles(text=("text",), label="label", id="id", keys=("text",))
+
+
+def _frame(rows: list[dict], kind: str = "line") -> pd.DataFrame:
+    df = pd.DataFrame(rows, dtype=object)
+    df.index = range(2, len(df) + 2) if kind == "line" else range(1, len(df) + 1)
+    df.attrs["row_kind"] = kind
+    return df
+
+
+def _rows(labels: list[str]) -> list[dict]:
+    return [{"id": str(i), "text": f"text {i}", "label": lab} for i, lab in enumerate(labels)]
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "null", "None", "", "  "])
+def test_nan_like_label_is_null(value):
+    df = _frame(_rows(["a", "b", value, "a"]))
+    with pytest.raises(DataError, match=r"data\.csv:4:label: label is .* at line 4 of the file"):
+        validate_frame(df, "data.csv", ROLES)
+
+
+def test_parquet_rows_are_named_as_data_rows():
+    df = _frame(_rows(["a", None]), kind="row")
+    with pytest.raises(DataError, match=r"d\.parquet:2:label: label is missing at data row 2"):
+        validate_frame(df, "d.parquet", ROLES)
+
+
+def test_null_text_and_missing_id_and_duplicate_id():
+    df = _frame([{"id": "1", "text": None, "label": "a"}])
+    with pytest.raises(DataError, match=r"d\.csv:2:text: text is missing"):
+        validate_frame(df, "d.csv", ROLES)
+    df = _frame([{"id": "1", "text": "x", "label": "a"}, {"id": None, "text": "y", "label": "a"}])
+    with pytest.raises(DataError, match=r"d\.csv:3:id: id is missing"):
+        validate_frame(df, "d.csv", ROLES)
+    df = _frame([{"id": "7", "text": "x", "label": "a"}, {"id": "8", "text": "y", "label": "a"},
+                 {"id": "7", "text": "z", "label": "a"}])
+    with pytest.raises(DataError, match=r"d\.csv:4:id: duplicate id '7' at line 4 .*first seen at line 2"):
+        validate_frame(df, "d.csv", ROLES)
+
+
+def test_missing_column_suggests_closest():
+    df = _frame([{"id": "1", "Text": "x", "label": "a"}])
+    with pytest.raises(DataError, match=r"d\.csv:1:text: required column 'text' is missing") as info:
+        validate_frame(df, "d.csv", ROLES)
+    assert "'Text'" in info.value.hint
+
+
+def test_absent_id_column_is_fine_and_text_pair_is_checked():
+    df = _frame([{"text": "x", "pair": "", "label": "a"}, {"text": "y", "pair": "", "label": "a"}])
+    assert validate_frame(df, "d.csv", Roles(text=("text",), label="label", id="id")) == []
+    with pytest.raises(DataError, match=r"d\.csv:2:pair: pair is empty"):
+        validate_frame(df, "d.csv", Roles(text=("text", "pair"), label="label", id="id"))
+
+
+def test_warnings_single_example_imbalance_conflict():
+    rows = _rows(["big"] * 40 + ["small"] * 2 + ["solo"])
+    rows.append({"id": "x1", "text": "same words", "label": "big"})
+    rows.append({"id": "x2", "text": "same words", "label": "small"})
+    warnings = validate_frame(_frame(rows), "d.csv", ROLES, imbalance_warn_ratio=20)
+    text = "\n".join(warnings)
+    assert "1 label(s) with a single example: 'solo' (line 44)" in text
+    assert "heavy class imbalance: 'big' has 41 rows, 'solo' has 1" in text
+    assert "1 identical input(s) carry different labels; e.g. 'same words' at lines 45, 46" in text
+
+
+def test_balanced_data_has_no_warnings():
+    assert validate_frame(_frame(_rows(["a", "b"] * 10)), "d.csv", ROLES) == []
+
+
+# ------------------------------------------------------------------------------------ mojibake
+KOREAN = ["배송이 아직 도착하지 않았어요", "실제로 회의는 내일 오후 세 시에 시작합니다", "안녕하세요 😀", "비밀번호를 잊어버렸어요"]
+
+
+@pytest.mark.parametrize("codepage", ["cp1252", "cp1253", "cp1254", "latin-1"])
+@pytest.mark.parametrize("text", KOREAN)
+def test_mojibake_is_detected_and_repaired(codepage, text):
+    # errors="replace" loses the cp125x-undefined bytes, like many real tools do.
+    mangled = text.encode("utf-8").decode(codepage, errors="replace")
+    found = repair_text(mangled)
+    assert found is not None, mangled
+    if "\ufffd" not in mangled:
+        assert found[1] == text
+    else:  # lossy: still detected, and the repair recovers Hangul (lost bytes show as U+FFFD)
+        assert any("\uac00" <= c <= "\ud7a3" for c in found[1]), found
+
+
+def test_mojibake_known_examples():
+    assert repair_text("ë°°") == ("cp1252", "배")
+    assert repair_text("μ‹¤") == ("cp1253", "실")
+    assert repair_text("cafÃ©") == ("cp1252", "café")
+    assert repair_text("諛곗넚") == ("cp949", "배송")  # Korean UTF-8 read as cp949
+
+
+NORMAL = [
+    *KOREAN, "the quick brown fox", "Café à la crème, déjà vu, naïve façade", "Größe Übergröße Straße Fußgänger",
+    "καλημέρα σας, ΚΑΛΗΜΕΡΑ", "Привет мир", "😀🎉👍 emoji 🇰🇷 👩‍👩‍👧", "日本語のテキスト 中文", "¿Qué tal? ¡Hola! señor año",
+    "Ça coûte 10 € — très cher… « oui »", "İstanbul'da güzel bir gün ğüşıöç", "°C ± ½ ² ³ µ ¶ · ©®™",
+    "“smart quotes” ‘single’ – dash",
+    # Hangul whose cp949 bytes happen to be valid 2-byte UTF-8 ("징짝" -> "¡¦"): not mojibake.
+    "청첩장을 찾았어요 짧은 책 채점 징짝 처첨", "Ørsted Åland Ærø", "São Paulo AÇÃO", "ÀÉÎÕÜ àéîõü Ñoño", "1½ cups, 3° angle",
+]
+
+
+@pytest.mark.parametrize("text", NORMAL)
+def test_no_false_positive_on_normal_text(text):
+    assert repair_text(text) is None
+
+
+def test_scan_counts_rows_once_and_share():
+    bad = "배송".encode().decode("cp1252")
+    cells = [(1, "text", bad), (1, "label", bad), (2, "text", "fine"), (3, "text", "좋아요"), (4, "text", bad)]
+    report = scan(cells)
+    assert (report.rows_checked, report.rows_affected) == (4, 2)
+    assert report.share == 0.5 and report.examples[0].repaired == "배송"
+
+
+def test_mojibake_error_and_allowed_share(tmp_path):
+    rows = ["id,text,label"] + [f"{i},정상 문장 {i},a" for i in range(9)] + ["9," + "배송 주소".encode().decode("cp1252") + ",a"]
+    p = tmp_path / "m.csv"
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    df = read_table(p)
+    with pytest.raises(DataError, match=r"m\.csv:11:text: mojibake in 1 of 10 rows \(10\.0%\).*'배송 주소'") as info:
+        validate_frame(df, str(p), ROLES)
+    assert "mojibake_max_share" in info.value.hint
+    warnings = validate_frame(df, str(p), ROLES, mojibake_max_share=0.2)
+    assert any("mojibake in 1 of 10 rows" in w for w in warnings)
+
+
+# Genuine text never repairs: Hangul (any syllable, incl. those whose cp949 bytes are valid UTF-8)
+# and accented Latin letters (a UTF-8 continuation byte in cp1252 is never a letter but ª º µ).
+_HANGUL = st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3)
+_LATIN = st.sampled_from([c for c in map(chr, range(0xC0, 0x100)) if c.isalpha()] + list("abcXYZ "))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.one_of(_HANGUL, st.sampled_from(" .,!?0")), min_size=1, max_size=30))
+def test_property_no_false_positive_on_hangul(text):
+    assert repair_text(text) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(_LATIN, min_size=1, max_size=30))
+def test_property_no_false_positive_on_accented_latin(text):
+    assert repair_text(text) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.one_of(_HANGUL, st.sampled_from(" .,")), min_size=1, max_size=20).filter(lambda t: t.strip(" .,")))
+def test_property_cp1252_mangled_hangul_is_detected(text):
+    mangled = text.encode("utf-8").decode("cp1252", errors="replace")
+    assert repair_text(mangled) is not None

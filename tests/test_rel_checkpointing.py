@@ -1,0 +1,209 @@
+"""Checkpoint integrity (guarantee 1), full disk (guarantee 4) and exact data order on resume.
+
+In-process and fast: a tiny BERT trained for a few steps by the Trainer class tunelab builds
+(`atomic_trainer_class`). The subprocess kill tests are in test_rel_resume.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rel_support import write_rows
+from tunelab.errors import ResourceError
+from tunelab.training import checkpointing as ck
+
+
+# --------------------------------------------------------------------------- manifest
+def _fake_checkpoint(root: Path, step: int) -> Path:
+    d = root / "checkpoints" / f"checkpoint-{step}"
+    d.mkdir(parents=True)
+    (d / "model.safetensors").write_bytes(bytes(range(256)) * 4)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (d / "sub").mkdir()
+    (d / "sub" / "x.bin").write_bytes(b"abc")
+    ck.write_manifest(d, step)
+    return d
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda d: (d / ck.MANIFEST_NAME).unlink(), "incomplete (no manifest"),
+        (lambda d: (d / ck.MANIFEST_NAME).write_text("{not json"), "corrupt manifest"),
+        (lambda d: (d / "sub" / "x.bin").unlink(), "missing file sub/x.bin"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"\0" * 10), "truncated file model.safetensors"),
+        (lambda d: (d / "model.safetensors").write_bytes(bytes(reversed(range(256))) * 4), "checksum mismatch in model.safetensors"),
+    ],
+)
+def test_damaged_checkpoint_is_detected_and_skipped(tmp_path, capsys, damage, problem):
+    older = _fake_checkpoint(tmp_path, 4)
+    newer = _fake_checkpoint(tmp_path, 8)
+    assert ck.verify_checkpoint(newer) is None
+    damage(newer)
+    assert problem in ck.verify_checkpoint(newer)
+    assert ck.find_resumable_checkpoint(tmp_path) == older
+    err = " ".join(capsys.readouterr().err.split())
+    assert "resuming from checkpoint-4" in err and f"checkpoint-8: {problem}" in err
+
+
+def test_no_intact_checkpoint_means_start_over(tmp_path, capsys):
+    d = _fake_checkpoint(tmp_path, 3)
+    (d / ck.MANIFEST_NAME).unlink()
+    assert ck.find_resumable_checkpoint(tmp_path) is None
+    assert "starting from the beginning" in capsys.readouterr().err
+    assert ck.find_resumable_checkpoint(tmp_path / "nothing_here") is None
+
+
+def test_rewind_history_drops_steps_after_checkpoint_and_torn_line(tmp_path):
+    h = tmp_path / "history.jsonl"
+    lines = [json.dumps({"step": s, "kind": "train", "loss": 1.0}) for s in range(1, 8)]
+    h.write_text("\n".join(lines) + '\n{"step": 8, "kin')  # torn by the kill
+    ck.rewind_history(h, tmp_path / "checkpoint-5")
+    assert [json.loads(x)["step"] for x in h.read_text().splitlines()] == [1, 2, 3, 4, 5]
+    ck.rewind_history(h, None)  # no checkpoint: the run starts over
+    assert h.read_text() == ""
+
+
+def test_resume_command_is_the_users_command_plus_run_dir(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/tunelab", "train", "my cfg.yaml", "--set", "training.seed=3", "--resume"])
+    cmd = ck.resume_command(tmp_path / "run")
+    assert cmd == f"tunelab train 'my cfg.yaml' --set training.seed=3 --run-dir {tmp_path / 'run'} --resume"
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    assert ck.resume_command(tmp_path / "r", "c.yaml") == f"tunelab train c.yaml --run-dir {tmp_path / 'r'} --resume"
+
+
+# ----------------------------------------------------------------- in-process trainer
+def _trainer(tmp_path: Path, **args):
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from tiny import tiny_model_dir
+
+    mdir = tiny_model_dir(tmp_path / "m", "bert", head="classification", num_labels=3)
+    tok = AutoTokenizer.from_pretrained(mdir)
+    write_rows(tmp_path / "d.csv", 24)
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "d.csv")
+    ds = Dataset.from_pandas(frame).map(lambda b: {**tok(b["text"]), "labels": [ "abc".index(x) for x in b["label"]]},
+                                        batched=True, remove_columns=list(frame.columns))
+    kw = dict(output_dir=str(tmp_path / "run" / "checkpoints"), per_device_train_batch_size=4, max_steps=6, save_strategy="steps",
+              save_steps=2, save_total_limit=2, use_cpu=True, report_to=[], disable_tqdm=True, logging_steps=1,
+              train_sampling_strategy="group_by_length")
+    kw.update(args)
+    model = AutoModelForSequenceClassification.from_pretrained(mdir)
+    cls = ck.atomic_trainer_class(Trainer)
+    return cls(model=model, args=TrainingArguments(**kw), train_dataset=ds, processing_class=tok,
+               data_collator=DataCollatorWithPadding(tok))
+
+
+def test_checkpoints_are_published_whole_and_rotated(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.train()
+    root = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # rotated, no staging left
+    for d in root.iterdir():
+        assert ck.verify_checkpoint(d) is None
+        manifest = json.loads((d / ck.MANIFEST_NAME).read_text())
+        assert {"model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json"} <= set(manifest["files"])
+    assert ck.find_resumable_checkpoint(tmp_path / "run") == root / "checkpoint-6"
+
+
+def test_full_disk_during_save_keeps_earlier_checkpoints(tmp_path, monkeypatch):
+    import torch
+
+    trainer = _trainer(tmp_path)
+    real_save = torch.save
+    saves = {"n": 0}
+
+    def failing_save(obj, f, *a, **k):  # the disk fills up while writing the 2nd checkpoint's optimizer
+        if "checkpoint-4" in str(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saves["n"] += 1
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(ResourceError, match="disk full while writing checkpoint checkpoint-4"):
+        trainer.train()
+    root = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["checkpoint-2"]
+    assert ck.verify_checkpoint(root / "checkpoint-2") is None  # the earlier checkpoint is intact
+    assert not list((root / ck.STAGING).glob("*")) if (root / ck.STAGING).exists() else True
+
+
+def test_low_free_space_fails_before_writing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    trainer = _trainer(tmp_path, max_steps=4)
+    Usage = namedtuple("Usage", "total used free")
+    real = shutil.disk_usage
+    calls = {"n": 0}
+
+    def usage(path):
+        calls["n"] += 1
+        # Plenty of room for the first checkpoint, then the disk is nearly full.
+        return real(path) if calls["n"] == 1 else Usage(10**12, 10**12 - 1000, 1000)
+
+    monkeypatch.setattr("tunelab.safety.disk.shutil.disk_usage", usage)
+    with pytest.raises(ResourceError) as err:
+        trainer.train()
+    assert "not enough disk space for checkpoint checkpoint-4" in err.value.message
+    assert "earlier checkpoints are intact" in err.value.hint
+    root = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == ["checkpoint-2"]
+    assert ck.verify_checkpoint(root / "checkpoint-2") is None
+
+
+def test_length_grouped_order_depends_only_on_seed_and_epoch(tmp_path):
+    """A resumed process has another global RNG state at an epoch start; the order must not care."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    trainer = _trainer(tmp_path)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, LengthGroupedSampler)
+    torch.manual_seed(1)
+    first = list(sampler)
+    torch.manual_seed(2)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first  # still reshuffled every epoch
+    # The stock sampler (the bug this fixes) follows the global RNG.
+    stock = LengthGroupedSampler(4, lengths=sampler.lengths)
+    torch.manual_seed(1)
+    a = list(stock)
+    torch.manual_seed(2)
+    assert list(stock) != a
+
+
+@pytest.mark.slow
+def test_random_sampler_resume_is_bit_identical(tmp_path):
+    """The Trainer-level protocol with the random sampler (batching dynamic/max_length), killed in epoch 2."""
+    import subprocess
+
+    from rel_support import assert_same_weights
+    from tiny import tiny_model_dir
+
+    mdir = tiny_model_dir(tmp_path / "m", "bert", head="classification", num_labels=3)
+    script = str(Path(__file__).with_name("rel_trainer_script.py"))
+
+    def run(out: str, *extra: str, fault: str = "") -> int:
+        import os
+
+        env = {**os.environ, "TUNELAB_FAULT": fault}
+        return subprocess.run([sys.executable, script, str(mdir), str(tmp_path / out), "--sampler", "random", *extra],
+                              env=env, capture_output=True, timeout=300).returncode
+
+    assert run("full") == 0
+    assert run("killed", fault="sigkill@step:15") == -9
+    assert run("killed", "--resume") == 0
+    assert_same_weights(tmp_path / "full" / "final.safetensors", tmp_path / "killed" / "final.safetensors")
+    a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("full", "killed"))
+    assert b["resumed_from"].endswith("checkpoint-12")
+    assert a["losses"] == b["losses"] and a["train_loss"] == b["train_loss"]
