@@ -7,7 +7,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast bench examples clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Data and tiny random-init models for the example configs (summarization, sft, experiment).
+examples: $(STAMP)
+	$(PY) scripts/make_demo_data.py
+	$(PY) scripts/make_dialogue_data.py
+	$(PY) scripts/make_tiny_models.py
 
 clean:
 	rm -rf runs mlruns mlflow.db .tunelab_cache examples/data/generated

@@ -6,6 +6,12 @@ import os
 
 import pytest
 
+# huggingface_hub reads HF_HUB_OFFLINE once, at import: set it before any test module imports it
+# (the per-test monkeypatch below comes too late for that constant, and a Hub id would then wait
+# on network timeouts before failing).
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_var] = "1"
+
 
 @pytest.fixture(autouse=True)
 def _offline_isolated(tmp_path, monkeypatch):

@@ -180,3 +180,18 @@ def test_error_parsing_from_logs(tmp_path):
     assert parse_error_line("UserWarning: meh\nerror: data.csv:2: bad\nhint: fix") == {"class": "TunelabError", "message": "data.csv:2: bad"}
     assert classify_failure(-9, "", tmp_path / "none.json")["class"] == "Killed(SIGKILL)"
     assert classify_failure(3, "no clue", tmp_path / "none.json")["class"] == "UnknownError"
+
+
+def test_ledger_merges_records_written_by_other_processes(tmp_path):
+    """Two `tunelab experiment --only X` processes on one shared directory (GPUs, nodes, array
+    tasks): each keeps the other's records instead of overwriting experiment.json."""
+    from tunelab.experiments.state import Ledger, load_experiment
+
+    first = Ledger.open(tmp_path, {"name": "exp"})
+    second = Ledger.open(tmp_path, {"name": "exp"})  # opened before `first` records anything
+    first.update("a", status="ok")
+    second.update("b", status="failed")
+    first.set("summary", {"n": 2})
+    runs = load_experiment(tmp_path)["runs"]
+    assert runs["a"]["status"] == "ok" and runs["b"]["status"] == "failed"
+    assert load_experiment(tmp_path)["summary"] == {"n": 2}

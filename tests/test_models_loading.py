@@ -168,3 +168,25 @@ def test_head_init_std_reinitialises_logits_layer(tmp_path):
     head = classification_head(model)
     assert head.weight.std().item() < 5e-4
     assert float(head.bias.abs().max()) == 0.0
+
+
+def test_a_fresh_head_is_initialised_the_same_in_every_run(tmp_path):
+    """Regression: the model was built before the Trainer seeded anything, so two runs of one
+    config started from different classification heads (different loss curves, same seed)."""
+    import torch
+
+    from tunelab.runtime.plan import Capabilities, decide_plan
+    from tunelab.tasks.base import build_seeded_model, task_from_config
+    from tunelab.models.tokenizer import load_tokenizer
+
+    path = tiny_model_dir(tmp_path, "bert", head="base")
+    cfg = _cfg(path)
+    plan = decide_plan(cfg, Capabilities(device="cpu", device_name="cpu", cuda_capability=None, bf16_supported=False,
+                                         device_memory_bytes=None, cpu_count=2))
+    task = task_from_config(cfg, ["a", "b", "c"])
+    heads = []
+    for _ in range(2):
+        torch.manual_seed(len(heads))  # whatever the global RNG state was before
+        model = build_seeded_model(task, cfg, plan, load_tokenizer(cfg))
+        heads.append(model.classifier.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])

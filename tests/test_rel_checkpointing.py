@@ -78,7 +78,7 @@ def test_resume_command_is_the_users_command_plus_run_dir(monkeypatch, tmp_path)
 
 
 # ----------------------------------------------------------------- in-process trainer
-def _trainer(tmp_path: Path, **args):
+def _trainer(tmp_path: Path, with_eval: bool = False, **args):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -98,7 +98,7 @@ def _trainer(tmp_path: Path, **args):
     kw.update(args)
     model = AutoModelForSequenceClassification.from_pretrained(mdir)
     cls = ck.atomic_trainer_class(Trainer)
-    return cls(model=model, args=TrainingArguments(**kw), train_dataset=ds, processing_class=tok,
+    return cls(model=model, args=TrainingArguments(**kw), train_dataset=ds, eval_dataset=ds if with_eval else None, processing_class=tok,
                data_collator=DataCollatorWithPadding(tok))
 
 
@@ -112,6 +112,21 @@ def test_checkpoints_are_published_whole_and_rotated(tmp_path):
         manifest = json.loads((d / ck.MANIFEST_NAME).read_text())
         assert {"model.safetensors", "optimizer.pt", "rng_state.pth", "trainer_state.json"} <= set(manifest["files"])
     assert ck.find_resumable_checkpoint(tmp_path / "run") == root / "checkpoint-6"
+
+
+def test_best_checkpoint_points_at_the_published_dir_with_save_total_limit_1(tmp_path):
+    """Regression (make demo crashed): the Trainer recorded the best checkpoint under the staging
+    root, which is renamed away, so load_best_model_at_end silently skipped the best model and
+    save_total_limit=1 crashed in os.path.samefile at the end of training."""
+    trainer = _trainer(tmp_path, with_eval=True, eval_strategy="steps", eval_steps=2, save_total_limit=1,
+                       load_best_model_at_end=True, metric_for_best_model="loss")
+    trainer.train()
+    root = tmp_path / "run" / "checkpoints"
+    best = Path(trainer.state.best_model_checkpoint)
+    assert best.parent == root and best.is_dir()
+    state = json.loads((best / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"] == str(best)  # a resumed run reads this one
+    assert ck.verify_checkpoint(best) is None
 
 
 def test_full_disk_during_save_keeps_earlier_checkpoints(tmp_path, monkeypatch):

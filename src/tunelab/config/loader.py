@@ -100,6 +100,12 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = yaml.safe_load(value_text) if value_text.strip() else ""
     except yaml.YAMLError:
         value = value_text
+    set_dotted(raw, ".".join(parts), value, what=f"--set {item!r}")
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, what: str | None = None) -> None:
+    """Set `a.b.c` in a raw config mapping in place, creating sections on the way."""
+    parts = key.split(".")
     node = raw
     for i, part in enumerate(parts[:-1]):
         nxt = node.get(part)
@@ -107,7 +113,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             nxt = node[part] = {}
         if not isinstance(nxt, dict):
             path = ".".join(parts[: i + 1])
-            raise ConfigError(f"--set {item!r}: {path} is a value, not a section", hint=f"set {path}=... directly")
+            raise ConfigError(f"{what or 'override ' + key}: {path} is a value, not a section", hint=f"set {path}=... directly")
         node = nxt
     node[parts[-1]] = value
 
@@ -126,7 +132,7 @@ def _format_error(exc: ValidationError, raw: dict[str, Any]) -> str:
     task_type = raw.get("task", {}).get("type") if isinstance(raw.get("task"), dict) else None
     if len(loc) >= 2 and loc[0] == "task" and loc[1] == task_type:
         loc = [loc[0], *loc[2:]]
-    path = ".".join(loc)
+    path = ".".join(_show_key(p) for p in loc)
     etype = err["type"]
     if etype == "extra_forbidden":
         suggestion = did_you_mean(loc, raw)
@@ -138,6 +144,11 @@ def _format_error(exc: ValidationError, raw: dict[str, Any]) -> str:
         return f"{path or 'task'}.type: must be one of classification, summarization, sft (got {err.get('input', {}).get('type') if isinstance(err.get('input'), dict) else err.get('input')!r})"
     value = err.get("input")
     return f"{path}: {err['msg']} (got {value!r})"
+
+
+def _show_key(part: str) -> str:
+    # A key holding a line break or control character would split the one-line message: quote it.
+    return part if part and part.isprintable() and part.strip() == part else repr(part)
 
 
 def _hint_for(exc: ValidationError) -> str:

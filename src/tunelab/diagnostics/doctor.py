@@ -121,7 +121,9 @@ def build(cfg: Config, plan: Any, say: Any) -> tuple[Built, list[Finding]]:
 
 def _build_model(cfg: Config, plan: Any, built: Built) -> tuple[Any, Any, list[Finding]]:
     try:
-        model = built.task.build_model(cfg, plan, built.tokenizer)
+        from tunelab.tasks.base import build_seeded_model
+
+        model = build_seeded_model(built.task, cfg, plan, built.tokenizer)
     except TunelabError as exc:
         return None, None, [error("model.load", exc.message, exc.hint or "", error_type=type(exc).__name__)]
     try:

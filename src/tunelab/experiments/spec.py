@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tunelab.config.loader import apply_override, read_yaml
+from tunelab.config.loader import apply_override, read_yaml, set_dotted
 from tunelab.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -126,26 +126,12 @@ def variant_config(base: dict[str, Any], variant: Variant, overrides: list[str],
     for item in overrides:
         apply_override(raw, item)
     for key, value in variant.overrides.items():
-        _set_dotted(raw, key, value)
+        set_dotted(raw, key, copy.deepcopy(value))
     if kfold is not None and fold is not None:
-        _set_dotted(raw, "data.kfold", {"k": kfold.k, "seed": kfold.seed, "fold": fold})
+        set_dotted(raw, "data.kfold", {"k": kfold.k, "seed": kfold.seed, "fold": fold})
     raw["name"] = name
     raw["output_dir"] = str(output_dir)
     return raw
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = node[part] = {}
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is a value, not a section",
-                              hint="override the value itself")
-        node = nxt
-    node[parts[-1]] = copy.deepcopy(value)
 
 
 def _format(exc: ValidationError, raw: dict[str, Any]) -> str:

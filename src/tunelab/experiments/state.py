@@ -2,6 +2,10 @@
 
 It is the only thing resume trusts: a run is done when its record says `ok`; `running` left by a
 killed parent counts as not done.
+
+Several `tunelab experiment --only NAME` processes (one per GPU, node or array task) may share one
+experiment directory, so every change is a read-modify-write of the file under a file lock:
+each process merges its own records into what is on disk instead of overwriting the others'.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from tunelab.errors import RunDirError
 from tunelab.io import atomic_write_json
@@ -24,35 +30,45 @@ def now_utc() -> str:
 
 
 class Ledger:
-    """Thread-safe view of experiment.json (runs finish on worker threads)."""
+    """Thread- and process-safe view of experiment.json (runs finish on worker threads, and
+    other processes may work on the same experiment)."""
 
     def __init__(self, exp_dir: Path, data: dict[str, Any]):
         self.exp_dir = exp_dir
         self.data = data
         self._lock = threading.Lock()
+        self._file_lock = FileLock(str(exp_dir / f".{EXPERIMENT_FILE}.lock"))
 
     @classmethod
     def open(cls, exp_dir: Path, header: dict[str, Any]) -> Ledger:
-        path = exp_dir / EXPERIMENT_FILE
-        data = load_experiment(exp_dir) if path.is_file() else {"format": EXPERIMENT_FORMAT, "created_utc": now_utc(), "runs": {}}
-        data.update(header)
-        ledger = cls(exp_dir, data)
-        ledger.save()
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        ledger = cls(exp_dir, {"format": EXPERIMENT_FORMAT, "created_utc": now_utc(), "runs": {}})
+        with ledger._lock, ledger._file_lock:
+            ledger._reload()
+            ledger.data.update(header)
+            ledger.save()
         return ledger
+
+    def _reload(self) -> None:
+        """Take what other processes wrote; this process's records win only for keys it changes."""
+        if (self.exp_dir / EXPERIMENT_FILE).is_file():
+            self.data = load_experiment(self.exp_dir)
 
     @property
     def runs(self) -> dict[str, dict[str, Any]]:
         return self.data["runs"]
 
     def update(self, name: str, **fields: Any) -> dict[str, Any]:
-        with self._lock:
+        with self._lock, self._file_lock:
+            self._reload()
             record = self.runs.setdefault(name, {"name": name, "attempts": 0})
             record.update(fields)
             self.save()
             return dict(record)
 
     def set(self, key: str, value: Any) -> None:
-        with self._lock:
+        with self._lock, self._file_lock:
+            self._reload()
             self.data[key] = value
             self.save()
 

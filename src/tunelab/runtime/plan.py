@@ -120,13 +120,9 @@ def detect_capabilities(requested_device: str = "auto") -> Capabilities:
     )
 
 
-def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
-    """The single precision / kernel / loader policy. Raises DeviceError for impossible requests."""
-    caps = caps or detect_capabilities(cfg.runtime.device)
-    notes: list[str] = []
+def _precision(cfg: Config, caps: Capabilities, notes: list[str]) -> str:
     cuda = caps.device == "cuda"
     req = cfg.runtime.precision
-
     if req == "fp16" and not cuda:
         # fp16=True on CPU is a silent no-op in accelerate: refuse instead of running fp32 unknowingly.
         raise DeviceError(
@@ -138,21 +134,23 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
             f"runtime.precision is bf16 but {caps.device_name or caps.device} does not support bf16",
             hint="use precision: auto",
         )
-    if req == "auto":
-        precision = "bf16" if caps.bf16_supported else ("fp16" if cuda else "fp32")
-        notes.append(f"precision auto -> {precision} ({'bf16 supported' if caps.bf16_supported else 'no bf16'})")
-    else:
-        precision = req
+    if req != "auto":
+        return req
+    precision = "bf16" if caps.bf16_supported else ("fp16" if cuda else "fp32")
+    notes.append(f"precision auto -> {precision} ({'bf16 supported' if caps.bf16_supported else 'no bf16'})")
+    return precision
 
+
+def _weight_dtype(cfg: Config, caps: Capabilities, precision: str) -> str:
     quant = cfg.model.quantization
-    if (quant.load_in_4bit or quant.load_in_8bit) and not cuda:
+    if (quant.load_in_4bit or quant.load_in_8bit) and caps.device != "cuda":
         raise DeviceError(
             "model.quantization (4-bit/8-bit) needs a CUDA GPU with bitsandbytes; this machine has none",
             hint="turn quantization off (LoRA alone works on CPU) or run on a GPU machine",
         )
     if cfg.model.dtype != "auto":
         weight_dtype = cfg.model.dtype
-    elif cfg.model.lora.enabled and cuda and precision == "bf16":
+    elif cfg.model.lora.enabled and caps.device == "cuda" and precision == "bf16":
         # Frozen base weights need no fp32 master copy; only adapters train (kept fp32 by peft).
         weight_dtype = "bfloat16"
     else:
@@ -162,8 +160,12 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
             "model.dtype bfloat16 with fp16 precision would meet an fp16 GradScaler",
             hint="use precision: bf16 (or auto), or model.dtype: float32",
         )
-    autocast = {"bf16": "bfloat16", "fp16": "float16"}.get(precision)
-    grad_scaler = precision == "fp16"
+    return weight_dtype
+
+
+def _kernels(cfg: Config, caps: Capabilities, precision: str) -> tuple[str, bool]:
+    """(attention implementation, TF32)."""
+    cuda = caps.device == "cuda"
     tf32 = cuda and caps.cuda_capability is not None and caps.cuda_capability[0] >= 8 and cfg.runtime.tf32 is not False
     if cfg.model.attn_implementation != "auto":
         attn = cfg.model.attn_implementation
@@ -173,7 +175,12 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
         attn = "flash_attention_2" if caps.flash_attn_available and precision in ("bf16", "fp16") else "sdpa"
     if cfg.runtime.liger_kernels and not (cuda and caps.liger_available):
         raise DeviceError("runtime.liger_kernels needs CUDA and the liger-kernel package", hint="pip install 'tunelab[liger]' on a GPU machine, or turn it off")
+    return attn, tf32
 
+
+def _loader(cfg: Config, caps: Capabilities) -> tuple[int, bool]:
+    """(workers, pin_memory)."""
+    cuda = caps.device == "cuda"
     workers_cfg = cfg.training.dataloader_num_workers
     if workers_cfg == "auto":
         # Tokenized Arrow data needs little CPU per batch; a couple of workers keep a GPU fed.
@@ -182,13 +189,39 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
     else:
         workers = int(workers_cfg)
     pin_cfg = cfg.training.dataloader_pin_memory
-    pin = cuda if pin_cfg == "auto" else bool(pin_cfg)
+    return workers, (cuda if pin_cfg == "auto" else bool(pin_cfg))
+
+
+# bitsandbytes optimizers (paged_adamw_8bit, adamw_bnb_8bit, paged_adamw_32bit, ...): CUDA only.
+GPU_ONLY_OPTIM_MARKERS = ("8bit", "paged", "bnb")
+
+
+def _check_optimizer(cfg: Config, caps: Capabilities) -> None:
+    # Off-GPU, bitsandbytes' optimizers run silently slow or fail deep inside the Trainer: refuse
+    # them here, for every task, before anything is loaded.
+    optim = cfg.training.optim
+    if caps.device != "cuda" and any(m in optim for m in GPU_ONLY_OPTIM_MARKERS):
+        raise DeviceError(
+            f"training.optim={optim} is a bitsandbytes 8-bit/paged optimizer and needs a CUDA GPU; this machine has none",
+            hint="use optim: adamw_torch on CPU",
+        )
+
+
+def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
+    """The single precision / kernel / loader policy. Raises DeviceError for impossible requests."""
+    caps = caps or detect_capabilities(cfg.runtime.device)
+    _check_optimizer(cfg, caps)
+    notes: list[str] = []
+    precision = _precision(cfg, caps, notes)
+    weight_dtype = _weight_dtype(cfg, caps, precision)
+    attn, tf32 = _kernels(cfg, caps, precision)
+    workers, pin = _loader(cfg, caps)
     return RuntimePlan(
         device=caps.device,
         precision=precision,
         weight_dtype=weight_dtype,
-        autocast_dtype=autocast,
-        grad_scaler=grad_scaler,
+        autocast_dtype={"bf16": "bfloat16", "fp16": "float16"}.get(precision),
+        grad_scaler=precision == "fp16",
         tf32=tf32,
         attn_implementation=attn,
         varlen_attention=attn == "flash_attention_2",
@@ -199,7 +232,7 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
         dataloader_pin_memory=pin,
         dataloader_persistent_workers=workers > 0,
         dataloader_prefetch_factor=2 if workers > 0 else None,
-        qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16") if quant.load_in_4bit else None,
+        qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16") if cfg.model.quantization.load_in_4bit else None,
         notes=notes,
         capabilities=asdict(caps),
     )

@@ -79,6 +79,16 @@ def task_from_config(cfg: Config, label_names: list[str] | None = None) -> Task:
     raise AssertionError(f"unknown task type {kind}")  # pydantic already rejects this
 
 
+def build_seeded_model(task: Task, cfg: Config, plan: RuntimePlan, tokenizer: Any, **kwargs: Any) -> Any:
+    """task.build_model with every RNG seeded from training.seed first: a fresh head (or LoRA
+    adapter) is then initialised the same way in every run of the config, and in doctor's probe
+    of it. The Trainer seeds only when it is constructed, after the model already exists."""
+    from transformers import set_seed
+
+    set_seed(cfg.training.seed)
+    return task.build_model(cfg, plan, tokenizer, **kwargs)
+
+
 def load_saved_task(run_dir: Path) -> tuple[Config, Task]:
     """Config + Task of a finished run (for predict/evaluate/export)."""
     from tunelab.runs import load_run

@@ -186,11 +186,6 @@ class AtomicCheckpointMixin:
         step = self.state.global_step  # type: ignore[attr-defined]
         name = f"{PREFIX_CHECKPOINT_DIR}-{step}"
         ensure_free_space(root, _estimate_checkpoint_bytes(self, root), f"checkpoint {name}")
-        best = self.state.best_global_step  # type: ignore[attr-defined]
-        if best and (best == step or (root / f"{PREFIX_CHECKPOINT_DIR}-{best}").is_dir()):
-            # The Trainer looks for the best checkpoint under the output dir, which is the staging
-            # root during the save: point it at the final location before trainer_state is written.
-            self.state.best_model_checkpoint = str(root / f"{PREFIX_CHECKPOINT_DIR}-{best}")  # type: ignore[attr-defined]
         staging = root / STAGING
         shutil.rmtree(staging / name, ignore_errors=True)
         limit = self.args.save_total_limit  # type: ignore[attr-defined]
@@ -198,6 +193,7 @@ class AtomicCheckpointMixin:
         try:
             with enospc_guard(f"checkpoint {name}", root):
                 super()._save_checkpoint(model, trial)  # type: ignore[misc]
+                self._unstage_best(staging, root, name)
                 if self.args.should_save:  # type: ignore[attr-defined]
                     atomic_write_json(staging / name / LOSS_STATE, _loss_state(self))
                 maybe_fault("save", step)  # test-only: SIGKILL with a fully staged, unpublished checkpoint
@@ -214,6 +210,19 @@ class AtomicCheckpointMixin:
         if self.args.should_save:  # type: ignore[attr-defined]
             rotate_checkpoints(output_dir=str(root), save_total_limit=limit,
                                best_model_checkpoint=self.state.best_model_checkpoint)  # type: ignore[attr-defined]
+
+    def _unstage_best(self, staging: Path, root: Path, name: str) -> None:
+        """The Trainer records the best checkpoint under the output dir of the save, which is the
+        staging root, renamed away right after: point it (in memory and in the trainer_state.json a
+        resume reads) at the published location. Otherwise load_best_model_at_end silently skips
+        the best model and save_total_limit=1 crashes at the end of training."""
+        best = self.state.best_model_checkpoint  # type: ignore[attr-defined]
+        if not best or Path(best).parent != staging:
+            return
+        self.state.best_model_checkpoint = str(root / Path(best).name)  # type: ignore[attr-defined]
+        state_file = staging / name / "trainer_state.json"
+        if self.args.should_save and state_file.is_file():  # type: ignore[attr-defined]
+            self.state.save_to_json(str(state_file))  # type: ignore[attr-defined]
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         sampler = super()._get_train_sampler(train_dataset)  # type: ignore[misc]

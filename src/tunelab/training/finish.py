@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab import runs
 from tunelab.io import atomic_write_json
-from tunelab.training.callbacks import console
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config

@@ -7,60 +7,69 @@ tracking. Each step is a small function; this module only orchestrates.
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import runs
-from tunelab.errors import PreflightError, RunDirError
+from tunelab.data.prepare import Prepared  # one definition, shared with `tunelab prepare`
+from tunelab.errors import ConfigError, DataError, ModelError, PreflightError, RunDirError
 from tunelab.io import atomic_write_json
 from tunelab.training.callbacks import console
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import RuntimePlan
-
-
-@dataclass
-class Prepared:
-    """What the steps before training produce."""
-
-    splits: Any
-    task: Any
-    tokenizer: Any
-    datasets: dict[str, Dataset] = field(default_factory=dict)
-    stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def train_from_config(cfg: Config, resume: bool = False, run_dir: Path | None = None, skip_doctor: bool = False,
                       config_path: Path | None = None) -> Path:
     """Train as configured; returns the run directory."""
     from tunelab.safety.locks import run_lock
+    from tunelab.tasks.base import build_seeded_model
     from tunelab.training import distributed
 
     plan = decide_and_print_plan(cfg)
+    existed = run_dir is not None and run_dir.exists()
     # Under accelerate launch / torchrun only the main process creates, locks and writes the run
     # directory; the others get its path (training/distributed.py).
     path, checkpoint = distributed.shared(lambda: resolve_run_dir(cfg, resume, run_dir))
-    with distributed.on_main(run_lock(path)):
-        if distributed.is_main_process():
-            runs.write_run_files(path, cfg, extra_info={"status": "running"})
-            atomic_write_json(path / runs.PLAN, plan.to_dict())
-        with distributed.main_process_first():  # one process fills the tokenization cache first
-            prepared = prepare_data(cfg, path)
-        # Generative tasks (H3) put device_map offload inside the run dir: <run_dir>/offload.
-        place = {"run_dir": path} if getattr(prepared.task, "accepts_run_dir", False) else {}
-        model = prepared.task.build_model(cfg, plan, prepared.tokenizer, **place)
-        if distributed.is_main_process():
-            record_model_info(path, cfg, model)
-        run_preflight_step(cfg, plan, prepared, model, path, skip_doctor)
-        metrics = train_and_finish(cfg, plan, prepared, model, path, checkpoint, config_path)
+    inputs_ok = False
+    try:
+        with distributed.on_main(run_lock(path)):
+            if not resume and (path / runs.RUN_INFO).exists():  # another process got the lock first (H7)
+                raise RunDirError(f"{path}: another run started in this directory first", hint="choose a new --run-dir")
+            if distributed.is_main_process():
+                runs.write_run_files(path, cfg, extra_info={"status": "running"})
+                atomic_write_json(path / runs.PLAN, plan.to_dict())
+            with distributed.main_process_first():  # one process fills the tokenization cache first
+                prepared = prepare_data(cfg, path)
+            # Generative tasks (H3) put device_map offload inside the run dir: <run_dir>/offload.
+            place = {"run_dir": path} if getattr(prepared.task, "accepts_run_dir", False) else {}
+            model = build_seeded_model(prepared.task, cfg, plan, prepared.tokenizer, **place)
+            inputs_ok = True
+            if distributed.is_main_process():
+                record_model_info(path, cfg, model)
+            run_preflight_step(cfg, plan, prepared, model, path, skip_doctor)
+            metrics = train_and_finish(cfg, plan, prepared, model, path, checkpoint, config_path)
+    except (ConfigError, DataError, ModelError):
+        # Bad data or a bad model path in a fresh run: leave no half run directory behind (H7).
+        if not resume and not inputs_ok and distributed.is_main_process():
+            discard_run_dir(path, keep_dir=existed)
+        raise
     if distributed.is_main_process():
         print_where(path, metrics, prepared.task)
     return path
+
+
+def discard_run_dir(path: Path, keep_dir: bool) -> None:
+    """Remove what a fresh run wrote before its input was rejected (the dir too, unless it pre-existed)."""
+    import shutil
+
+    if not keep_dir:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for child in path.iterdir():
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
 def decide_and_print_plan(cfg: Config) -> RuntimePlan:
@@ -138,8 +147,9 @@ def record_model_info(run_dir: Path, cfg: Config, model: Any) -> None:
 
 
 def run_preflight_step(cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path, skip_doctor: bool) -> None:
-    """H4's preflight checks (when installed); stops on error findings unless --skip-doctor."""
-    if skip_doctor or not cfg.doctor.enabled or importlib.util.find_spec("tunelab.diagnostics.preflight") is None:
+    """The doctor's preflight checks; stops on error findings unless --skip-doctor."""
+    if skip_doctor or not cfg.doctor.enabled:
+        console.print("preflight: skipped (--skip-doctor / doctor.enabled: false)")
         return
     from tunelab.diagnostics.findings import errors, sort_findings, write_findings
     from tunelab.diagnostics.preflight import run_preflight
@@ -158,6 +168,8 @@ def run_preflight_step(cfg: Config, plan: RuntimePlan, prepared: Prepared, model
             console.print(f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
                           + (f" (fix: {f.fix})" if f.fix else ""))
     bad = errors(findings)
+    warned = sum(f.severity == "warning" for f in findings)
+    console.print(f"preflight: {len(findings)} findings, {len(bad)} errors, {warned} warnings ({runs.PREFLIGHT})")
     if bad:
         first = bad[0]
         raise PreflightError(f"preflight found {len(bad)} error(s); first: {first.id}: {first.title}",
