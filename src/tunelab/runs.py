@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab import __version__
-from tunelab.config.loader import dump_config, parse_yaml, validate_config
+from tunelab.config.loader import parse_yaml, validate_config
 from tunelab.config.schema import Config
 from tunelab.errors import ConfigError, RunDirError
 from tunelab.io import atomic_write_json, atomic_write_text
@@ -81,10 +81,10 @@ def latest_run_dir(cfg: Config) -> Path | None:
 
 
 def write_run_files(path: Path, cfg: Config, extra_info: dict[str, Any] | None = None) -> None:
-    from tunelab.safety.secrets import redact
+    from tunelab.safety.secrets import redacted_config_yaml
 
     # Credentials typed into the config (e.g. tracking.uri with user:password@) never reach disk.
-    atomic_write_text(path / CONFIG, redact(dump_config(cfg)))
+    atomic_write_text(path / CONFIG, redacted_config_yaml(cfg))
     info = {"tunelab_version": __version__, "run_format": RUN_FORMAT, "name": cfg.name, "task": cfg.task.type,
             "created_utc": utc_stamp(), **(extra_info or {})}
     existing = path / RUN_INFO

@@ -1,7 +1,8 @@
 """Regenerate tests/bad_inputs/{configs,api,runs,predict}: `python tests/bad_inputs/make_bad_inputs.py`.
 
-(H1's data files live in data/ with their own generator.) `CASES` in tests/test_rel_bad_inputs.py
-says which command each file goes through and what its one error line must name.
+(H1's data files live in data/ with their own generator.) CONFIGS/PREDICT/RUNS/API_FILES in
+tests/test_rel_bad_inputs.py say which command each entry goes through and what its one error line
+must name; a file added here without a case there fails `test_every_corpus_entry_has_a_case`.
 Bytes are written exactly; files are tiny except where the point is size (generated at test time).
 """
 

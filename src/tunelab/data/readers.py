@@ -212,6 +212,7 @@ _BREAK_OR_QUOTE = re.compile(r'\r\n|\r|\n|"')
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
+    structured: dict[str, tuple[int, str]] = {}  # column -> (first line, "object"/"array")
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -226,10 +227,14 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
                             hint='write one object per line, e.g. {"text": "...", "label": "..."}')
         records.append({str(k): to_text(v) for k, v in obj.items()})
         lines.append(number)
+        for k, v in obj.items():  # remembered so validation can refuse an object where text belongs
+            if isinstance(v, (dict, list)) and str(k) not in structured:
+                structured[str(k)] = (number, "object" if isinstance(v, dict) else "array")
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame = frame.astype(object)
     frame.index = pd.Index(lines, name="line")
     frame.attrs["row_kind"] = "line"
+    frame.attrs["structured"] = structured
     return frame.where(frame.notna(), None)
 
 

@@ -18,7 +18,7 @@ from tunelab.data.roles import Roles
 from tunelab.errors import DataError
 
 # Strings that mean "no label" in exported spreadsheets and dataframes (compared after strip()).
-NULL_LIKE = frozenset({"", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none"})
+NULL_LIKE = frozenset({"", "nan", "NaN", "NAN", "null", "NULL", "Null", "None", "none", "N/A", "n/a", "#N/A"})
 _MAX_EXAMPLES = 3
 
 
@@ -83,6 +83,13 @@ def _closest(name: str, options: list[str]) -> str | None:
 
 
 def _check_text(df: pd.DataFrame, path: str, column: str) -> None:
+    nested = df.attrs.get("structured", {}).get(column)  # a JSON object/array in a JSONL text field
+    if nested:
+        line, kind = nested
+        raise DataError(f"{where(df, path, line, column)}: {column} is a JSON {kind}, not text, "
+                        f"at {row_words(df, line)}",
+                        hint=f"{column} must be a string in every row; "
+                             "flatten that field or map another column in the task section")
     values = df[column]
     missing = values.isna()
     if missing.any():

@@ -24,7 +24,10 @@ def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None)
     frame = read_input(cfg, Path(input), split="validation")  # labels required
     prediction = task.predict(model, tokenizer, frame, cfg, plan)
     report = task.score(prediction, frame)
-    out_dir = Path(run_dir) / EVALUATIONS / _safe_stem(Path(input))
+    from tunelab.runs import confine
+
+    # An input named `...csv` has the stem `..`: confined, it can never overwrite the run's own files (H7).
+    out_dir = confine(Path(run_dir), f"{EVALUATIONS}/{_safe_stem(Path(input))}")
     atomic_write_json(out_dir / "metrics.json", {"input": str(input), **report})
     save_report_files(report, out_dir, "validation")
     gold = frame[target_columns(cfg.task)[0]].tolist()
@@ -50,5 +53,5 @@ def print_report(report: dict[str, Any], out_dir: Path, primary: str | None) -> 
 
 
 def _safe_stem(path: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem).lstrip(".")
     return stem or "input"

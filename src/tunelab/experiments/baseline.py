@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tunelab.config.loader import dump_config, load_config
+from tunelab.config.loader import load_config
 from tunelab.config.schema import BaselineConfig, Config
 from tunelab.errors import ConfigError, DataError
 from tunelab.experiments.llm_client import ApiError, ChatClient
@@ -201,10 +201,10 @@ def _track(cfg: Config, out_dir: Path, result: dict[str, Any]) -> None:
 
 
 def _safe_config(cfg: Config, client: ChatClient) -> str:
-    from tunelab.safety.secrets import redact
+    from tunelab.safety.secrets import redacted_config_yaml
 
     # The config holds the key's variable NAME, never the key; scrub anyway in case one was pasted.
-    return client.scrub(redact(dump_config(cfg)))
+    return client.scrub(redacted_config_yaml(cfg))
 
 
 def _print(result: dict[str, Any], out_dir: Path) -> None:

@@ -33,8 +33,11 @@ def load_model(cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBas
     """
     import torch
 
+    from tunelab.safety.remote_code import warn_remote_code
+
     source = cfg.model.name_or_path
     _check_local_source(source)
+    warn_remote_code(source, cfg.model.trust_remote_code)
     load_kwargs: dict[str, Any] = {
         "revision": cfg.model.revision,
         "trust_remote_code": cfg.model.trust_remote_code,

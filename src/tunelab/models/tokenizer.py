@@ -31,7 +31,10 @@ def load_tokenizer(cfg: Config, *, padding_side: str = "right") -> PreTrainedTok
     """
     from transformers import AutoTokenizer
 
+    from tunelab.safety.remote_code import warn_remote_code
+
     source = cfg.model.name_or_path
+    warn_remote_code(source, cfg.model.trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(
             source,

@@ -23,6 +23,7 @@ def report_command(directory: Path) -> Path:
     if is_experiment_dir(directory):
         doc = experiment_document(directory)
     elif is_run_dir(directory):
+        _check_run_info(directory)
         doc = run_document(directory)
     elif (directory / "baseline.json").is_file():
         doc = baseline_document(directory)
@@ -30,6 +31,21 @@ def report_command(directory: Path) -> Path:
         raise RunDirError(f"{directory}: neither a run (run.json), an experiment (experiment.json) nor a baseline (baseline.json)",
                           hint="pass a directory written by `tunelab train`, `tunelab experiment` or `tunelab baseline`")
     return write_report(directory, doc)
+
+
+def _check_run_info(run_dir: Path) -> None:
+    """A report may describe an unfinished run, but not one whose run.json we cannot read (H7)."""
+    from tunelab import __version__
+    from tunelab.runs import RUN_FORMAT, RUN_INFO
+
+    info = read_json(run_dir / RUN_INFO)
+    if not isinstance(info, dict):
+        raise RunDirError(f"{run_dir / RUN_INFO}: corrupt run file",
+                          hint="the run was interrupted while starting; train again")
+    if info.get("run_format") != RUN_FORMAT:
+        raise RunDirError(f"{run_dir}: run written by tunelab {info.get('tunelab_version', '?')} (format "
+                          f"{info.get('run_format')}), this is {__version__} (format {RUN_FORMAT})",
+                          hint=f"use tunelab {info.get('tunelab_version', 'of that version')} to report it")
 
 
 def write_report(directory: Path, doc: Document) -> Path:

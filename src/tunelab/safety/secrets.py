@@ -32,8 +32,12 @@ _TOKEN_PATTERNS = [
 ]
 # scheme://user:password@host -> keep the user (useful when debugging), mask the password.
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-# key: value / key=value where the key names a secret (config dumps, params, query strings).
-_SECRET_KEYS = re.compile(r"(?i)(api[_-]?key|token|secret|password|passwd)")
+# Keys whose string value is a credential, judged on the leaf of a dotted key by whole parts:
+# `hf_token`, `access_token`, `api_key`, `password` mask; `pad_token` (a special token's text),
+# `api_key_env` (the *name* of a variable), `tokenizer`, `max_tokens` do not.
+_SECRET_KEY_PARTS = {"token", "secret", "password", "passwd", "apikey", "credential", "credentials", "auth"}
+_API_KEY = re.compile(r"(?i)(^|[_\-])api[_\-]?key($|[_\-])")
+_SPECIAL_TOKEN_KEY = re.compile(r"(?i)^(pad|bos|eos|unk|sep|cls|mask|additional_special)_tokens?$")
 
 
 def is_secret_name(name: str) -> bool:
@@ -42,6 +46,15 @@ def is_secret_name(name: str) -> bool:
         return False
     parts = set(re.split(r"[_\-.]", upper))
     return bool(parts & _SECRET_NAME_PARTS) or upper.endswith(("APIKEY", "_PASSWORD", "TOKEN"))
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a mapping key (or the leaf of a dotted one) names a credential."""
+    leaf = key.rsplit(".", 1)[-1]
+    if _SPECIAL_TOKEN_KEY.match(leaf) or leaf.lower().endswith(("_env", "_file", "_path")):
+        return False
+    parts = set(re.split(r"[_\-\s]", leaf.lower()))
+    return bool(parts & _SECRET_KEY_PARTS) or bool(_API_KEY.search(leaf))
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -71,7 +84,7 @@ def redact_obj(obj: Any, environ: Mapping[str, str] | None = None) -> Any:
     if isinstance(obj, Mapping):
         out = {}
         for k, v in obj.items():
-            if isinstance(k, str) and _SECRET_KEYS.search(k) and isinstance(v, str) and v:
+            if isinstance(k, str) and is_secret_key(k) and isinstance(v, str) and v:
                 out[k] = MASK
             else:
                 out[k] = redact_obj(v, environ)
@@ -79,6 +92,14 @@ def redact_obj(obj: Any, environ: Mapping[str, str] | None = None) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact_obj(v, environ) for v in obj)
     return obj
+
+
+def redacted_config_yaml(cfg: Any) -> str:
+    """A pydantic config as YAML with every secret masked, still loadable (what run dirs keep)."""
+    import yaml
+
+    data = redact_obj(cfg.model_dump(mode="json"))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 class RedactingFilter(logging.Filter):
