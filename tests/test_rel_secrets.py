@@ -133,3 +133,28 @@ def test_planted_secrets_appear_in_no_output_of_a_full_run(tmp_path, monkeypatch
         assert not hits, f"secret {value[:6]}... leaked into {hits}"
     saved = (run / "config.yaml").read_text()
     assert "api_key_env: TUNELAB_TEST_API_KEY" in saved and f"alice:{MASK}@" in saved  # masked, not dropped
+
+
+def test_global_redaction_covers_loggers_and_handlers_added_later(monkeypatch):
+    """The CLI installs it once: a library logger created afterwards, with its own handler, still
+    never writes a secret."""
+    import io
+    import logging
+
+    from tunelab.safety.secrets import install_global_log_redaction
+
+    monkeypatch.setenv("TUNELAB_TEST_API_KEY", "sk-planted-global-0123456789")
+    original = logging.getLogRecordFactory()
+    try:
+        install_global_log_redaction()
+        install_global_log_redaction()  # idempotent
+        stream = io.StringIO()
+        lib = logging.getLogger("some.library.added.later")
+        handler = logging.StreamHandler(stream)
+        lib.addHandler(handler)
+        lib.propagate = False
+        lib.warning("calling %s with key %s", "https://api.example", "sk-planted-global-0123456789")
+        lib.removeHandler(handler)
+    finally:
+        logging.setLogRecordFactory(original)
+    assert "sk-planted-global" not in stream.getvalue() and "api.example" in stream.getvalue()

@@ -106,14 +106,19 @@ class RedactingFilter(logging.Filter):
     """A logging filter that rewrites each record's message with secrets masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the logger's problem, not ours
-            return True
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
+        _redact_record(record)
         return True
+
+
+def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record is the logger's problem, not ours
+        return record
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    return record
 
 
 def install_log_redaction(logger: logging.Logger | None = None) -> None:
@@ -126,3 +131,18 @@ def install_log_redaction(logger: logging.Logger | None = None) -> None:
     for obj in [target, *target.handlers]:
         if not any(isinstance(f, RedactingFilter) for f in obj.filters):
             obj.addFilter(RedactingFilter())
+
+
+def install_global_log_redaction() -> None:
+    """Mask secrets in every log record of every logger, including handlers that libraries add
+    later (transformers, mlflow, urllib3): a record factory runs for each record before any
+    handler sees it, which a filter on the root logger does not. Called once by the CLI."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_tunelab_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _redact_record(previous(*args, **kwargs))
+
+    factory._tunelab_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
