@@ -79,3 +79,28 @@ def test_free_space_check_uses_the_nearest_existing_directory(tmp_path, monkeypa
     monkeypatch.setattr("tunelab.safety.disk.shutil.disk_usage", lambda p: seen.append(p) or Usage(1, 0, 10**12))
     ensure_free_space(tmp_path / "not" / "yet" / "made", 10, "thing")
     assert seen == [tmp_path]
+
+
+def test_low_free_space_refuses_the_final_model_before_writing(tmp_path, monkeypatch):
+    """After training, model/ is not started on a disk that cannot hold the weights: one clear
+    error, no staging or half model/ left, the checkpoints untouched."""
+    import torch
+
+    from tunelab.training.finish import save_final_model
+
+    class FakeTrainer:
+        model = torch.nn.Linear(256, 256)
+        saved = False
+
+        def is_world_process_zero(self):
+            return True
+
+        def save_model(self, path):  # pragma: no cover - must not be reached
+            FakeTrainer.saved = True
+
+    (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    monkeypatch.setattr("tunelab.safety.disk.shutil.disk_usage", lambda p: Usage(10**12, 10**12 - 1000, 1000))
+    with pytest.raises(ResourceError, match="not enough disk space for the final model"):
+        save_final_model(FakeTrainer(), tokenizer=None, task=None, run_dir=tmp_path)
+    assert not FakeTrainer.saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]

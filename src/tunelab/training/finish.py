@@ -96,10 +96,16 @@ def save_final_model(trainer: Any, tokenizer: Any, task: Any, run_dir: Path) -> 
     """
     import shutil
 
+    from tunelab.safety.disk import ensure_free_space
+
     final = run_dir / runs.MODEL
     staging = run_dir / f".{runs.MODEL}.staging"
     if trainer.is_world_process_zero():
         shutil.rmtree(staging, ignore_errors=True)
+        # Hours of training end here: fail with a clear line (checkpoints intact) rather than a
+        # half-written model/ when the disk cannot hold the weights.
+        weights = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+        ensure_free_space(run_dir, weights, "the final model")
     trainer.save_model(str(staging))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(staging))
