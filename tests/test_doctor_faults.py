@@ -224,10 +224,17 @@ def test_e_model_far_larger_than_device_with_offload_but_no_folder(tmp_path):
     from tunelab.diagnostics.memory import check_memory
 
     path = _big_config_dir(tmp_path)
-    cfg = make_cfg("sft", model={"name_or_path": str(path), "device_map": "auto"})
+    # classification loads the model whole: no placement, so no offload folder for device_map
+    cfg = make_cfg("classification", model={"name_or_path": str(path), "device_map": "auto"})
     findings = check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=16)))
     f = by_id(findings, "memory.offload_folder")
     assert f.severity == "error" and f.evidence["params_m"] > 7000 and f.evidence["device_gib"] == 16
+    assert "model.offload_folder" not in f.fix  # never advise a key the config does not have
+    # a generative run offloads into <run_dir>/offload (models/placement.py): slow, but it loads
+    cfg = make_cfg("sft", model={"name_or_path": str(path), "device_map": "auto"})
+    findings = check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=16)))
+    assert not has_errors(findings)
+    assert by_id(findings, "memory.offload").evidence["offload_folder"] == "<run_dir>/offload"
 
 
 def test_e_model_far_larger_than_device_recommends_lora_qlora(tmp_path):
@@ -244,6 +251,19 @@ def test_e_model_far_larger_than_device_recommends_lora_qlora(tmp_path):
     cfg = make_cfg("sft", model={"name_or_path": str(path), "lora": {"enabled": True}, "quantization": {"load_in_4bit": True}},
                    training={"gradient_checkpointing": True, "per_device_train_batch_size": 4})
     assert not has_errors(check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=80))))
+
+
+def test_e_memory_advice_only_names_changes_the_config_does_not_already_use(tmp_path):
+    from tunelab.diagnostics.memory import check_memory
+
+    # already QLoRA + checkpointing, on a device it nearly fills: only a smaller batch is left to try
+    cfg = make_cfg("sft", model={"name_or_path": str(_big_config_dir(tmp_path)), "lora": {"enabled": True},
+                                 "quantization": {"load_in_4bit": True}},
+                   training={"gradient_checkpointing": True, "per_device_train_batch_size": 4})
+    f = by_id(check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=6.3))), "memory.tight")
+    assert f.severity == "warning" and 0.85 < f.evidence["share"] <= 1.0
+    assert list(f.evidence["alternatives_gib"]) == ["smallest+batch1"]
+    assert "training.per_device_train_batch_size: 1" in f.fix and "lora.enabled" not in f.fix
 
 
 # ------------------------------------------------------------------------ (f) EOS masked
@@ -499,3 +519,16 @@ def test_padding_efficiency_per_strategy_on_known_lengths():
     eff = padding_efficiency([2, 30] * 32, batch_size=2, max_length=16)  # rows past max_length count truncated
     assert all(0 < v <= 1 for v in eff.values())
     assert eff["grouped"] > eff["dynamic"]  # sorting pairs the 2s with 2s
+
+
+def test_truncation_counts_exactly_and_names_the_untruncated_tail():
+    from datasets import Dataset
+
+    from tunelab.diagnostics.lengths import check_lengths
+
+    full = [10 + i % 14 for i in range(64)]  # 10..23 tokens before truncation at 12
+    ds = Dataset.from_dict({"input_ids": [[1] * min(12, n) for n in full], "untruncated_length": full})
+    f = by_id(check_lengths(CheckContext(make_cfg(data={"max_length": 12}), None, train_dataset=ds)), "lengths.truncation_inputs")
+    assert f.severity == "warning"
+    assert f.evidence["truncated_share"] == pytest.approx(sum(n > 12 for n in full) / 64, abs=1e-4)  # rows of exactly 12 are whole
+    assert f.evidence["p99_untruncated"] == 23 and "p99 is 23 before truncation" in f.fix

@@ -134,9 +134,14 @@ def test_quantization_config_on_a_gpu_plan(tmp_path):
 
 @pytest.mark.parametrize("optim", ["paged_adamw_8bit", "adamw_bnb_8bit", "paged_adamw_32bit"])
 def test_8bit_and_paged_optimizers_refused_on_cpu(tmp_path, optim):
-    cfg, plan, tok, task = _setup(tmp_path, training={"optim": optim})
+    from tunelab.runtime.plan import decide_plan
+
+    cfg, plan, tok, task = _setup(tmp_path)  # a CPU plan, decided with adamw_torch
+    cfg.training.optim = optim
     with pytest.raises(DeviceError, match=f"training.optim={optim}.*needs a CUDA GPU"):
-        task.build_model(cfg, plan, tok)
+        decide_plan(cfg)  # the plan refuses it for every task, before anything loads
+    with pytest.raises(DeviceError, match=f"training.optim={optim}.*needs a CUDA GPU"):
+        task.build_model(cfg, plan, tok)  # and so does the loader, for a plan made elsewhere
 
 
 def test_quantized_without_lora_is_a_config_error(tmp_path):

@@ -167,7 +167,14 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
     overfit: Annotated[bool, typer.Option("--overfit", help="Also run the one-batch overfit test.")] = False,
 ) -> None:
-    """Preflight checks on the real config, without training. Exit 1 on any error finding."""
+    """Preflight checks on the real config, without training. Exit 1 on any error finding.
+
+    An experiment file (base + variants) is checked variant by variant on each resolved config.
+    """
+    from tunelab.diagnostics.experiment_doctor import doctor_experiment, is_experiment_file
+
+    if is_experiment_file(config):
+        raise typer.Exit(doctor_experiment(config, set_ or [], as_json=as_json, overfit=overfit))
     cfg = _load(config, set_)
     from tunelab.diagnostics.doctor import doctor_command
 
@@ -195,7 +202,8 @@ def bench(
 @_friendly
 def export(
     run_dir: RunDirArg,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Target directory (default RUN_DIR/merged).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Target directory (default RUN_DIR/merged with --merge, else RUN_DIR/export).")] = None,
     merge: Annotated[bool, typer.Option("--merge", help="Merge LoRA adapters into the base weights.")] = False,
 ) -> None:
     """Export a trained model (optionally merging LoRA adapters)."""
@@ -256,6 +264,9 @@ def main() -> None:
     # Keep the library noise (HF advisory warnings, bitsandbytes banners) off the user's screen.
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from tunelab.safety.secrets import install_global_log_redaction
+
+    install_global_log_redaction()
     app()
 
 

@@ -14,7 +14,7 @@ MIN_CLASS_COUNT = 5  # fewer training samples than this: the class is barely lea
 
 
 def check_labels(ctx: CheckContext) -> list[Finding]:
-    if ctx.kind != "classification":
+    if ctx.kind != "classification" or ctx.train_dataset is None:  # no data built: data.load says why
         return []
     labels = ctx.column("labels")
     if labels is None:

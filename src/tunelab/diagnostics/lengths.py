@@ -48,10 +48,13 @@ def _distribution(lengths: list[int], limit: int, what: str, key: str, full: lis
     truncated = (sum(v > limit for v in full) if full else sum(v >= limit for v in lengths)) / len(lengths)
     ev = dict(rows=len(lengths), min=min(lengths), p50=_percentile(lengths, 0.5), p90=_percentile(lengths, 0.9),
               p99=_percentile(lengths, 0.99), max=max(lengths), limit=limit, truncated_share=round(truncated, 4))
+    if full:  # the real tail, not the one cut at the limit: what the limit would have to be
+        ev["p99_untruncated"], ev["max_untruncated"] = _percentile(full, 0.99), max(full)
     fid = f"lengths.truncation_{what}"
     if truncated > TRUNCATION_WARN:
+        p99 = (f"{ev['p99_untruncated']} before truncation" if full else f"{ev['p99']}, capped at the limit")
         return warning(fid, f"{truncated:.1%} of {what} reach {key}={limit} and are truncated",
-                       f"raise {key} (p99 is {ev['p99']}, capped at the limit), or accept the loss of their tails", **ev)
+                       f"raise {key} (p99 is {p99}), or accept the loss of their tails", **ev)
     return info(fid, f"{what}: median {ev['p50']} tokens, {truncated:.1%} truncated at {limit}", **ev)
 
 

@@ -129,42 +129,62 @@ def estimate(cfg: Config, shape: Shape, kind: str, setup: Setup, device: str) ->
 
 
 def alternatives(cfg: Config, shape: Shape, kind: str, current: Setup, device: str, bf16: bool) -> list[tuple[str, str, float]]:
-    """(short name, what to set, estimated GiB) for the usual ways to shrink a run, smallest change first."""
+    """(short name, what to set, estimated GiB) for the usual ways to shrink a run, smallest change first.
+
+    Only changes that turn on something the config does not already use (advising "enable LoRA"
+    to a LoRA run would be noise); the last option also lowers the batch size.
+    """
     from dataclasses import replace
 
     half = "bfloat16" if device == "cuda" and bf16 else current.weight_dtype  # frozen base weights need no fp32 copy
-    small = max(1, current.batch // 4)
-    options = [
-        ("grad_ckpt", "training.gradient_checkpointing: true", replace(current, gradient_checkpointing=True)),
-        ("lora", "model.lora.enabled: true", replace(current, lora=True, weight_dtype=half)),
-        ("lora+ckpt", "model.lora.enabled: true and training.gradient_checkpointing: true",
-         replace(current, lora=True, weight_dtype=half, gradient_checkpointing=True)),
+    c = current
+    candidates = [
+        ("grad_ckpt", not c.gradient_checkpointing, "training.gradient_checkpointing: true", replace(c, gradient_checkpointing=True)),
+        ("lora", not c.lora, "model.lora.enabled: true", replace(c, lora=True, weight_dtype=half)),
+        ("lora+ckpt", not (c.lora and c.gradient_checkpointing), "model.lora.enabled: true and training.gradient_checkpointing: true",
+         replace(c, lora=True, weight_dtype=half, gradient_checkpointing=True)),
+        ("qlora+ckpt", device == "cuda" and not (c.lora and c.load_in_4bit and c.gradient_checkpointing),
+         "QLoRA: model.lora.enabled: true, model.quantization.load_in_4bit: true, training.gradient_checkpointing: true",
+         replace(c, lora=True, load_in_4bit=True, load_in_8bit=False, gradient_checkpointing=True)),
     ]
-    if device == "cuda":
-        options.append(("qlora+ckpt", "QLoRA: model.lora.enabled: true, model.quantization.load_in_4bit: true, "
-                        "training.gradient_checkpointing: true", replace(current, lora=True, load_in_4bit=True, gradient_checkpointing=True)))
-    if current.batch > 1:
-        options.append((f"smallest+batch{small}", f"{options[-1][1]}, per_device_train_batch_size: {small} "
-                        "(raise gradient_accumulation_steps to keep the effective batch)", replace(options[-1][2], batch=small)))
-    return [(key, label, estimate(cfg, shape, kind, setup, device)["total"] / GIB)
-            for key, label, setup in options if setup != current]
+    options: list[tuple[str, str, Setup]] = []
+    for key, wanted, label, setup in candidates:
+        if wanted and setup != c and all(setup != o[2] for o in options):
+            options.append((key, label, setup))
+    small = max(1, c.batch // 4)
+    if c.batch > 1:
+        prefix, base = (f"{options[-1][1]}, ", options[-1][2]) if options else ("", c)
+        options.append((f"smallest+batch{small}", f"{prefix}training.per_device_train_batch_size: {small} "
+                        "(raise gradient_accumulation_steps to keep the effective batch)", replace(base, batch=small)))
+    return [(key, label, estimate(cfg, shape, kind, setup, device)["total"] / GIB) for key, label, setup in options]
+
+
+def offload_folder(cfg: Config) -> str | None:
+    """Where offloaded weights go: generative tasks place the model with device_map and put the
+    folder inside the run (models/placement.py: <run_dir>/offload, at train and predict time);
+    classification loads the model whole, with no placement and so no offload folder."""
+    from tunelab.models.placement import OFFLOAD_DIR
+
+    return f"<run_dir>/{OFFLOAD_DIR}" if cfg.task.type != "classification" else None
 
 
 def _offload_findings(cfg: Config, weight_bytes: float, device_bytes: int, ev: dict[str, Any]) -> list[Finding]:
     device_map = cfg.model.device_map
     if device_map is None:
         return []
-    folder = getattr(cfg.model, "offload_folder", None)  # models/placement.py's key, when configured
+    folder = offload_folder(cfg)
     values = set(device_map.values()) if isinstance(device_map, dict) else set()
     offloads = "disk" in values or (isinstance(device_map, str) and weight_bytes > device_bytes)
     if offloads and not folder:
-        return [error("memory.offload_folder", f"device_map {device_map!r} offloads weights ({weight_bytes / GIB:.2f} GiB of weights, "
-                      f"{device_bytes / GIB:.2f} GiB device) but no offload folder is set",
-                      "set model.offload_folder to a local directory with room for the weights, or use QLoRA (model.quantization.load_in_4bit)",
-                      device_map=str(device_map), **ev)]
+        return [error("memory.offload_folder", f"device_map {device_map!r} would offload weights ({weight_bytes / GIB:.2f} GiB of "
+                      f"weights, {device_bytes / GIB:.2f} GiB device) but a {cfg.task.type} run has no offload folder "
+                      "(it loads the model whole, without placement)",
+                      "use a model that fits the device (or a larger device); offloaded placement is for the generative "
+                      "tasks (summarization, sft), which offload to <run_dir>/offload",
+                      device_map=str(device_map), task=cfg.task.type, **ev)]
     if offloads:
         return [warning("memory.offload", "weights are offloaded: every step streams them from CPU/disk (very slow training)",
-                        "use LoRA/QLoRA so the model fits the device", device_map=str(device_map), **ev)]
+                        "use LoRA/QLoRA so the model fits the device", device_map=str(device_map), offload_folder=folder, **ev)]
     return []
 
 

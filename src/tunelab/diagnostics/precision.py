@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 
 def check_precision(ctx: CheckContext) -> list[Finding]:
     caps = ctx.caps or _caps_of(ctx.plan)
-    if ctx.plan is None:  # no plan could be decided: say why, from the rules
-        return plan_or_findings(ctx.cfg, caps)[1]
-    return (request_findings(ctx.cfg, caps) if caps is not None else []) + plan_findings(ctx.plan)
+    plan = ctx.plan
+    if plan is None:  # decide it here; when none can be decided, the findings say why
+        plan, found = plan_or_findings(ctx.cfg, caps)
+        if plan is None:
+            return found
+        caps = caps or _caps_of(plan)
+    return (request_findings(ctx.cfg, caps) if caps is not None else []) + plan_findings(plan)
 
 
 def _caps_of(plan: RuntimePlan | None) -> Any:
@@ -60,6 +64,11 @@ def request_findings(cfg: Config, caps: Capabilities) -> list[Finding]:
     if (quant.load_in_4bit or quant.load_in_8bit) and not cuda:
         out.append(error("precision.quantization_device", "4/8-bit quantization needs a CUDA GPU with bitsandbytes",
                          "turn model.quantization off (LoRA alone works on CPU) or run on a GPU", **ev))
+    from tunelab.runtime.plan import GPU_ONLY_OPTIM_MARKERS
+
+    if not cuda and any(m in cfg.training.optim for m in GPU_ONLY_OPTIM_MARKERS):
+        out.append(error("precision.optimizer_device", f"training.optim={cfg.training.optim} is a bitsandbytes 8-bit/paged "
+                         "optimizer and needs a CUDA GPU", "set training.optim: adamw_torch on CPU", optim=cfg.training.optim, **ev))
     if cfg.model.attn_implementation == "flash_attention_2" and not caps.flash_attn_available:
         out.append(error("precision.attention", "flash_attention_2 requested but flash-attn is not installed or unsupported here",
                          "set model.attn_implementation: auto (SDPA)", **ev))

@@ -49,8 +49,12 @@ def merge_adapters(model_dir: Path, base: str, out: Path, *, trust_remote_code: 
     tokenizer.save_pretrained(out)
 
 
-def export_run(run_dir: Path, output: Path, merge: bool = False) -> Path:
-    """Write the run's final model to `output` (merged full model with `merge`)."""
+def default_output(run_dir: Path, merge: bool) -> Path:
+    return Path(run_dir) / ("merged" if merge else "export")
+
+
+def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -> Path:
+    """Write the run's final model to `output` (default: RUN_DIR/merged or RUN_DIR/export)."""
     from rich.console import Console
 
     from tunelab.io import atomic_dir
@@ -59,7 +63,7 @@ def export_run(run_dir: Path, output: Path, merge: bool = False) -> Path:
 
     run = load_run(run_dir)
     model_dir = final_model_dir(Path(run_dir))
-    output = Path(output)
+    output = Path(output) if output is not None else default_output(Path(run_dir), merge)
     if output.exists() and not (output.is_dir() and not any(output.iterdir())):
         raise RunDirError(f"{output}: already exists and is not empty", hint="choose a new --output directory")
     console = Console(stderr=True)

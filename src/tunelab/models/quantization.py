@@ -57,11 +57,13 @@ def quantization_kwargs(cfg: Config, plan: RuntimePlan) -> dict[str, Any]:
     return {"quantization_config": bnb}
 
 
-GPU_ONLY_OPTIM_MARKERS = ("8bit", "paged", "bnb")
-
-
 def check_optimizer(cfg: Config, plan: RuntimePlan) -> None:
-    """Refuse bitsandbytes optimizers (`paged_adamw_8bit`, `adamw_bnb_8bit`, ...) without CUDA."""
+    """Refuse bitsandbytes optimizers (`paged_adamw_8bit`, `adamw_bnb_8bit`, ...) without CUDA.
+
+    decide_plan refuses them first for every task; this guards a plan made elsewhere.
+    """
+    from tunelab.runtime.plan import GPU_ONLY_OPTIM_MARKERS
+
     optim = cfg.training.optim
     if not any(m in optim for m in GPU_ONLY_OPTIM_MARKERS):
         return

@@ -161,11 +161,13 @@ class GenerativeTask:
 
         local = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})})
         tokenizer = load_tokenizer(local)
+        # model_dir is <run_dir>/model: offloaded weights go to <run_dir>/offload, as in training.
+        place = placement_kwargs(cfg, Path(model_dir).parent)
         if not is_peft_dir(model_dir):
-            return tokenizer, self._load(local, plan, tokenizer, **placement_kwargs(cfg, None))
+            return tokenizer, self._load(local, plan, tokenizer, **place)
         from peft import PeftModel
 
-        base = self._load(cfg, plan, tokenizer, **quantization_kwargs(cfg, plan), **placement_kwargs(cfg, None))
+        base = self._load(cfg, plan, tokenizer, **quantization_kwargs(cfg, plan), **place)
         self._tokenizer = tokenizer
         return tokenizer, PeftModel.from_pretrained(base, str(model_dir), is_trainable=False)
 
