@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, plan_for, stamp, verdict, write_section
+from common import ROOT, add_threads_arg, load_note, plan_for, set_threads, stamp, verdict, write_section
 
 sys.path.insert(0, str(ROOT / "tests"))
 SIZE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -107,12 +107,15 @@ def generation(root: Path, n: int, new_tokens: int) -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true")
+    add_threads_arg(ap)
     args = ap.parse_args()
+    set_threads(args.threads)
     n_cls, n_gen, new_tokens = (64, 16, 8) if args.small else (2000, 128, 32)
+    load = load_note()
     with tempfile.TemporaryDirectory() as tmp:
         c_batched, c_naive = classification(Path(tmp), n_cls)
         g_batched, g_naive = generation(Path(tmp), n_gen, new_tokens)
-    body = ("### Prediction: batched vs one row at a time\n\n"
+    body = (f"### Prediction: batched vs one row at a time\n\n{stamp(load)}\n\n"
             "| workload | batched rows/s | naive loop rows/s | speed-up |\n|---|---|---|---|\n"
             f"| classification, {n_cls} rows (batch 32, length-ordered) | {c_batched:,.1f} | {c_naive:,.1f} | "
             f"{c_batched / c_naive:.1f}x |\n"
@@ -122,7 +125,7 @@ def main() -> int:
             + verdict(g_batched / g_naive, 3.0, "generation batched / naive") + "\n")
     print(body)
     if not args.small:
-        write_section("predict", f"{stamp()}\n\n{body}")
+        write_section("predict", body)
     return 0
 
 

@@ -73,10 +73,22 @@ def machine() -> dict[str, str]:
             "gpu": gpu, "python": platform.python_version(), **versions}
 
 
-def stamp() -> str:
+def ram_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return f"{int(line.split()[1]) / 2**20:.0f} GiB"
+    except OSError:
+        pass
+    return "?"
+
+
+def stamp(load: str = "") -> str:
     m = machine()
     vers = ", ".join(f"{k} {m[k]}" for k in ("torch", "transformers", "datasets", "tokenizers"))
-    return f"_Measured {m['date']} on {m['cpu']} ({m['cores']} cores, GPU: {m['gpu']}); Python {m['python']}, {vers}._"
+    tail = f"; {load}" if load else ""
+    return (f"_Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {ram_gib()} RAM, GPU: {m['gpu']}); "
+            f"Python {m['python']}, {vers}{tail}._")
 
 
 def write_section(name: str, body: str) -> None:
@@ -94,7 +106,30 @@ def write_section(name: str, body: str) -> None:
 def verdict(value: float, target: float, what: str, higher: bool = True) -> str:
     ok = value >= target if higher else value <= target
     sign = ">=" if higher else "<="
-    return f"- {what}: **{value:.2f}** (target {sign} {target}) -> {'met' if ok else '**MISSED**'}"
+    return f"- {what}: **{value:.2f}** (target {sign} {target}) -> {'MET' if ok else '**MISSED**'}"
+
+
+def add_threads_arg(ap) -> None:
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's own choice). On a CPU shared with other jobs use 1: "
+                         "with every core busy, each parallel op waits for a descheduled OpenMP thread")
+
+
+def set_threads(n: int | None) -> None:
+    """Apply --threads (recorded in every section's stamp by load_note)."""
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+
+
+def load_note() -> str:
+    """The 1-minute load average now: the CPU is shared, so every section records it at its start."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    import torch
+
+    threads = torch.get_num_threads()
+    return f"1-min load average at start: {load:.2f} on {os.cpu_count()} cores; torch threads: {threads}"
 
 
 def pad_tokenizer():

@@ -113,3 +113,48 @@ def test_tunelab_bench_cli_on_a_config(tmp_path):
     assert data["meta"]["steps"] == whole_cycles(1, data["meta"]["rows"], 4) > 1  # whole cycles, not the 1 asked
     assert all(r["samples"] == data["meta"]["steps"] * 4 for r in data["results"])
     assert (out / "bench.png").is_file() and "| naive" in (out / "bench.md").read_text()
+
+
+def test_every_row_uses_the_fused_adamw_and_records_load_and_cpu_time():
+    """Same optimizer for every row (fused where torch has it, as HF Trainer's default), load recorded."""
+    from transformers import AutoModelForSequenceClassification
+
+    from tunelab.bench.measure import BenchSpec, make_optimizer, run_steps
+    from tunelab.bench.report import markdown_table
+
+    tok = make_tokenizer()
+    model = AutoModelForSequenceClassification.from_config(tiny_config("qwen3", tok, num_labels=3))
+    opt = make_optimizer(model, 1e-3)
+    assert isinstance(opt, torch.optim.AdamW) and opt.defaults["fused"] is True
+    ids = torch.tensor([[11, 12, 13, 14]])
+    batches = iter([{"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([1])}] * 2)
+    result = run_steps(model, batches, 2, BenchSpec("naive", "dynamic"), "cpu", warmup=None)
+    assert result.load_avg >= 0.0  # os.getloadavg on Linux: a number, not the NaN placeholder
+    table = markdown_table([result])
+    assert f"| {result.load_avg:.1f} |" in table and "load (1m)" in table
+    # CPU runs are also measured per process CPU-second (fair on a CPU shared with other jobs).
+    assert 0 < result.cpu_seconds and result.samples_per_cpu_s == pytest.approx(2 / result.cpu_seconds)
+    assert "| samples/CPU-s | vs naive (CPU) |" in table and f"| {result.samples_per_cpu_s:.1f} | 1.00x |" in table
+
+
+def test_benchmark_sections_replace_only_their_own_block(tmp_path, monkeypatch):
+    """docs/benchmarks.md mixes hand-written analysis with generated sections: a rerun keeps the prose."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    common = __import__("common")
+    monkeypatch.setattr(common, "DOCS", tmp_path / "benchmarks.md")
+    common.DOCS.write_text("# Benchmarks\n\nprose before\n", encoding="utf-8")
+    common.write_section("predict", "first table")
+    common.write_section("tokenize", "tokenize table")
+    text = common.DOCS.read_text(encoding="utf-8") + "\nprose after\n"
+    common.DOCS.write_text(text, encoding="utf-8")
+    common.write_section("predict", "second table")
+    text = common.DOCS.read_text(encoding="utf-8")
+    assert "second table" in text and "first table" not in text
+    assert text.count("<!-- bench:predict -->") == 1 and "tokenize table" in text
+    assert text.index("prose before") < text.index("second table") < text.index("prose after")
+    assert "MET" in common.verdict(3.1, 3.0, "x") and "MISSED" in common.verdict(2.9, 3.0, "x")
+    assert "MISSED" in common.verdict(2.5, 2.0, "wait", higher=False)
+    sys.modules.pop("common", None)

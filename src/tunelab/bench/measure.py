@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,10 +51,27 @@ class BenchResult:
     final_loss: float
     mean_loss: float
     note: str = ""
+    # 1-minute load average when the row started: on a shared CPU, rows measured under different
+    # load are not comparable, and this says whether they were.
+    load_avg: float = math.nan
+    # Process CPU seconds of the timed loop (CPU only; NaN on CUDA, where the host mostly waits).
+    # With one torch thread this is the compute the row needed, unaffected by other jobs' time
+    # slices (not by their cache and memory-bandwidth use), so samples per CPU-second compares
+    # rows more fairly than wall time on a shared CPU.
+    cpu_seconds: float = math.nan
     losses: list[float] = field(default_factory=list, repr=False)
 
+    @property
+    def samples_per_cpu_s(self) -> float:
+        return self.samples / self.cpu_seconds if self.cpu_seconds > 0 else math.nan
+
+    @property
+    def real_tokens_per_cpu_s(self) -> float:
+        return self.real_tokens_per_s * self.seconds / self.cpu_seconds if self.cpu_seconds > 0 else math.nan
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "samples_per_cpu_s": self.samples_per_cpu_s,
+                "real_tokens_per_cpu_s": self.real_tokens_per_cpu_s}
 
 
 def grouped_cycle_steps(num_rows: int, batch_size: int) -> int:
@@ -151,6 +169,22 @@ def _count(batch: dict[str, Any]) -> tuple[int, int, int]:
     return samples, real, computed
 
 
+def make_optimizer(model: Any, lr: float) -> Any:
+    """AdamW, fused where torch has the kernel: HF Trainer's default optimizer on torch >= 2.8.
+
+    The per-parameter loop of the unfused AdamW costs ~1 s a step on this CPU for a model whose
+    42M parameters are mostly embedding, a constant that would hide the batching differences
+    the table is about; every row uses the same optimizer either way.
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.AdamW(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.AdamW(params, lr=lr)
+
+
 def run_steps(
     model: Any,
     batches: Iterator[dict[str, Any]],
@@ -166,7 +200,7 @@ def run_steps(
     import torch
 
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    opt = make_optimizer(model, lr)
     scaler = torch.amp.GradScaler(device) if spec.precision == "fp16" else None
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
@@ -182,6 +216,7 @@ def run_steps(
         opt.zero_grad(set_to_none=True)
         return float(loss.detach())
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     for _ in range(warmup_steps if warmup is not None else 0):
         step(_to_device(next(warmup), device))
     sync()
@@ -189,7 +224,7 @@ def run_steps(
     wait = 0.0
     losses: list[float] = []
     with _PeakMemory(device) as mem:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for i in range(steps):
             t0 = time.perf_counter()
             batch = _to_device(next(batches), device)
@@ -201,6 +236,7 @@ def run_steps(
             if on_step:
                 on_step(i)
         seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start if device != "cuda" else math.nan
     tail = losses[-max(1, len(losses) // 10):]
     return BenchResult(
         name=spec.name, strategy=spec.strategy, precision=spec.precision, steps=steps, samples=samples,
@@ -208,7 +244,7 @@ def run_steps(
         padded_tokens_per_s=computed / seconds, padding_efficiency=real / max(computed, 1),
         data_wait_share=wait / seconds, peak_memory_mb=mem.peak / 2**20, memory_kind=mem.kind,
         final_loss=sum(tail) / len(tail), mean_loss=sum(losses) / len(losses) if losses else math.nan,
-        note=spec.note, losses=losses,
+        note=spec.note, load_avg=load, cpu_seconds=cpu_seconds, losses=losses,
     )
 
 

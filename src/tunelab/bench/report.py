@@ -10,7 +10,7 @@ from tunelab.bench.measure import BenchResult
 from tunelab.io import atomic_path, atomic_write_json, atomic_write_text
 
 HEADER = ("| configuration | samples/s | vs naive | vs ideal (tokens/s) | real tok/s | padded tok/s | padding eff. "
-          "| data wait | peak memory MB | final loss |")
+          "| data wait | peak memory MB | final loss | load (1m) |")
 
 
 def _by_name(results: Sequence[BenchResult], name: str) -> BenchResult | None:
@@ -18,26 +18,45 @@ def _by_name(results: Sequence[BenchResult], name: str) -> BenchResult | None:
 
 
 def ratios(results: Sequence[BenchResult]) -> dict[str, dict[str, float]]:
-    """samples/s relative to naive and real tokens/s relative to ideal, per configuration."""
+    """samples/s relative to naive and real tokens/s relative to ideal, per configuration.
+
+    `*_cpu` are the same ratios per process CPU-second (CPU runs only; NaN otherwise).
+    """
     naive, ideal = _by_name(results, "naive"), _by_name(results, "ideal")
+    nan = float("nan")
     out = {}
     for r in results:
         out[r.name] = {
-            "vs_naive": r.samples_per_s / naive.samples_per_s if naive else float("nan"),
-            "vs_ideal": r.real_tokens_per_s / ideal.real_tokens_per_s if ideal else float("nan"),
+            "vs_naive": r.samples_per_s / naive.samples_per_s if naive else nan,
+            "vs_ideal": r.real_tokens_per_s / ideal.real_tokens_per_s if ideal else nan,
+            "vs_naive_cpu": r.samples_per_cpu_s / naive.samples_per_cpu_s if naive else nan,
+            "vs_ideal_cpu": r.real_tokens_per_cpu_s / ideal.real_tokens_per_cpu_s if ideal else nan,
         }
     return out
 
 
+def has_cpu_time(results: Sequence[BenchResult]) -> bool:
+    return bool(results) and all(r.cpu_seconds > 0 for r in results)
+
+
+CPU_HEADER = "| samples/CPU-s | vs naive (CPU) | vs ideal (CPU) "
+
+
 def markdown_table(results: Sequence[BenchResult]) -> str:
+    """One row per configuration; on CPU also per CPU-second (fair when other jobs share the CPU)."""
     rel = ratios(results)
-    lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    cpu = has_cpu_time(results)
+    at = HEADER.index("| real tok/s")
+    header = HEADER[:at] + CPU_HEADER + HEADER[at:] if cpu else HEADER
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         name = r.name if r.name == r.strategy or r.strategy == "ideal" else f"{r.name} (= {r.strategy})"
+        per_cpu = (f"| {r.samples_per_cpu_s:.1f} | {rel[r.name]['vs_naive_cpu']:.2f}x "
+                   f"| {rel[r.name]['vs_ideal_cpu']:.2f} " if cpu else "")
         lines.append(
             f"| {name} ({r.precision}) | {r.samples_per_s:.1f} | {rel[r.name]['vs_naive']:.2f}x | {rel[r.name]['vs_ideal']:.2f} "
-            f"| {r.real_tokens_per_s:,.0f} | {r.padded_tokens_per_s:,.0f} | {r.padding_efficiency:.3f} "
-            f"| {100 * r.data_wait_share:.1f}% | {r.peak_memory_mb:,.0f} | {r.final_loss:.4f} |"
+            f"{per_cpu}| {r.real_tokens_per_s:,.0f} | {r.padded_tokens_per_s:,.0f} | {r.padding_efficiency:.3f} "
+            f"| {100 * r.data_wait_share:.1f}% | {r.peak_memory_mb:,.0f} | {r.final_loss:.4f} | {r.load_avg:.1f} |"
         )
     return "\n".join(lines)
 
