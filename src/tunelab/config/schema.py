@@ -158,7 +158,9 @@ class TrainingConfig(Section):
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_epsilon: float = 1e-8
-    optim: str = "adamw_torch"
+    # Fused AdamW (one kernel over all tensors) is HF Trainer's own default on torch >= 2.8 and
+    # several times faster than the per-tensor loop on CPU for embedding-heavy models.
+    optim: str = "adamw_torch_fused"
     seed: int = 42
     data_seed: int | None = None
     dataloader_num_workers: int | Literal["auto"] = "auto"
