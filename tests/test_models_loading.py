@@ -190,3 +190,13 @@ def test_a_fresh_head_is_initialised_the_same_in_every_run(tmp_path):
         model = build_seeded_model(task, cfg, plan, load_tokenizer(cfg))
         heads.append(model.classifier.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
+
+
+def test_a_missing_local_model_dir_is_named_as_such():
+    """Regression: a typo in a local path was reported as "Repo id must be in the form ..."."""
+    from tunelab.models.tokenizer import load_tokenizer
+
+    with pytest.raises(ModelError, match="no such directory"):
+        load_tokenizer(_cfg("examples/models/does-not-exist"))
+    with pytest.raises(ModelError, match="no such directory"):
+        load_tokenizer(_cfg("./does-not-exist"))

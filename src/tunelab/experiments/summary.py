@@ -58,8 +58,19 @@ def _metric_text(metrics: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={metrics[k]:.4f}" for k in keep[:4]) or "-"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    return [row["run"], fmt(row.get("model")), row.get("status") or "-", fmt(row.get("parameters")),
+def short_model(model: Any) -> str:
+    """A local model directory shown by its last two path parts (the screen table has 11 columns;
+    summary.md and summary.json keep the full path). Hub ids ("org/name") are shown whole."""
+    text = fmt(model)
+    parts = Path(text).parts
+    if len(parts) > 2 and (Path(text).is_absolute() or text.startswith(".")):
+        return ".../" + "/".join(parts[-2:])
+    return text
+
+
+def _cells(row: dict[str, Any], screen: bool = False) -> list[str]:
+    model = short_model(row.get("model")) if screen else fmt(row.get("model"))
+    return [row["run"], model, row.get("status") or "-", fmt(row.get("parameters")),
             fmt(row.get("trainable")), fmt(row.get("primary")), _metric_text(row.get("metrics")),
             fmt(row.get("train_time_s")), fmt(row.get("samples_per_s")), fmt(row.get("peak_memory_mb")),
             row.get("error") or ""]
@@ -84,10 +95,14 @@ def write_summary(exp_dir: Path, experiment: dict[str, Any], console: Console | 
     if console is not None:
         table = Table(title=f"experiment {experiment.get('name')}: {ok} ok, {len(failed)} failed")
         for col in COLUMNS:
-            table.add_column(col, overflow="fold")
+            # The error is in full in summary.md and below the table; on screen it is cut short.
+            short = col == "error"
+            table.add_column(col, overflow="ellipsis" if short else "fold", no_wrap=short, max_width=40 if short else None)
         for r in rows:
             style = "red" if r["status"] == "failed" else None
-            table.add_row(*_cells(r), style=style)
+            table.add_row(*_cells(r, screen=True), style=style)
         console.print(table)
+        for r in failed:
+            console.print(f"[red]{r['run']} failed[/]: {r['error']}" + (f" (doctor: {r['doctor']})" if r.get("doctor") else ""))
         console.print(f"summary: {exp_dir / 'summary.md'}")
     return rows

@@ -9,6 +9,8 @@ is built, see models/loading.py) and EOS is used only when the config asks for i
 
 from __future__ import annotations
 
+import os
+
 from typing import TYPE_CHECKING
 
 from tunelab.errors import ModelError
@@ -35,6 +37,10 @@ def load_tokenizer(cfg: Config, *, padding_side: str = "right") -> PreTrainedTok
 
     source = cfg.model.name_or_path
     warn_remote_code(source, cfg.model.trust_remote_code)
+    if looks_local(source) and not os.path.exists(os.path.expanduser(source)):
+        # Otherwise the Hub client reports a path typo as an invalid repo id.
+        raise ModelError(f"model.name_or_path={source!r}: no such directory",
+                         hint="check the path (relative paths start from the current directory); a Hub id has the form org/name")
     try:
         tok = AutoTokenizer.from_pretrained(
             source,
