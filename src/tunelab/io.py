@@ -69,6 +69,20 @@ def atomic_write_json(target: str | os.PathLike[str], obj: Any, indent: int = 2)
     return atomic_write_text(target, text + "\n")
 
 
+def replace_dir(staged: Path, target: Path) -> None:
+    """Rename a complete `staged` directory to `target`, replacing an existing one. Directories
+    cannot be renamed over each other, so the old one is moved aside first and removed after."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+    _fsync_dir(target.parent)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp directory next to `target`; on success it becomes `target`.
@@ -84,15 +98,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             for name in files:
                 with contextlib.suppress(OSError), open(os.path.join(root, name), "rb") as fh:
                     os.fsync(fh.fileno())
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -97,5 +97,5 @@ def _waste(ctx: CheckContext, lengths: list[int], max_len: int) -> Finding:
     if configured in eff and eff[configured] < WASTE_WARN and eff[best] - eff[configured] > BETTER_BY:
         return warning("lengths.padding_waste", f"batching {configured} computes {1 - eff[configured]:.0%} padding; "
                        f"{best} would waste {1 - eff[best]:.0%}", f"set data.batching: {best}", **ev)
-    return info("lengths.padding_waste", f"padding waste per strategy: " +
+    return info("lengths.padding_waste", "padding waste per strategy: " +
                 ", ".join(f"{k} {1 - v:.0%}" for k, v in eff.items()), **ev)

@@ -203,8 +203,6 @@ def _lm_verdict(ctx: CheckContext, probe: dict[str, Any], loss: float) -> list[F
 
 def check_grad_norm(ctx: CheckContext) -> list[Finding]:
     """One backward on one batch: overall gradient norm and its split head vs body."""
-    import torch
-
     model = ctx.model
     if not ctx.runnable():
         return []

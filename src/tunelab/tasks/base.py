@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
-    from datasets import Dataset
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from tunelab.config.schema import Config

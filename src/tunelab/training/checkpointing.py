@@ -38,8 +38,8 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tunelab import __version__
 from tunelab.errors import TunelabError
-from tunelab.io import _fsync_dir, atomic_write_json, sha256_file
-from tunelab.safety.disk import dir_size, enospc_guard, ensure_free_space
+from tunelab.io import atomic_write_json, replace_dir, sha256_file
+from tunelab.safety.disk import enospc_guard, ensure_free_space
 from tunelab.safety.faults import maybe_fault
 
 log = logging.getLogger(__name__)
@@ -149,16 +149,9 @@ def _estimate_checkpoint_bytes(trainer: Any, root: Path) -> int:
 
 
 def _publish(staged: Path, final: Path) -> None:
-    """Rename a finished staging dir into place, replacing a stale dir of the same step."""
-    if final.exists():  # e.g. a corrupt checkpoint-N we skipped and now re-save
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(staged, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, final)
-    _fsync_dir(final.parent)
+    """Rename a finished staging dir into place, replacing a stale dir of the same step (e.g. a
+    corrupt checkpoint-N we skipped and now re-save)."""
+    replace_dir(staged, final)
 
 
 class AtomicCheckpointMixin:
