@@ -180,3 +180,64 @@ def test_concurrent_writers_build_once(frame, tmp_path, tok):
         t.join()
     assert sorted(t.calls > 0 for t in tasks) == [False, True]
     assert results[0]["input_ids"] == results[1]["input_ids"]
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("input_ids", [[101, 7592, 102], [], [101, 102]]),
+    ("attention_mask", [[1, 1, 1], [1]]),
+    ("token_type_ids", [[0, 0, 1], [0]]),
+    ("token_type_ids", [[0, 0], [0], []]),  # all 0: filled, not converted
+    ("attention_mask", [[1, 1, 0], [1]]),  # padded: not all 1
+    ("attention_mask", [[0, 0], [0]]),
+    ("input_ids", [[1, 2**40]]),  # does not fit int32: stays int64, as datasets keeps it
+    ("attention_mask", [[1, 300], [1]]),  # does not fit int8
+    ("attention_mask", [[1], None]),  # a null row
+    ("token_type_ids", [[[0, 1]], [[1]]]),  # nested one level deeper
+    ("input_ids", [[1.5, 2.0]]),  # floats stay floats
+    ("labels", [[5, -100], [7]]),  # not an id/mask column: int64
+    ("labels", [3, 1, 2]),
+    ("text", ["a", None, "b"]),
+])
+def test_to_arrow_matches_datasets_writer(name, values):
+    import pyarrow as pa
+    from datasets.arrow_writer import OptimizedTypedSequence
+
+    expected = pa.array(OptimizedTypedSequence(values, col=name))
+    got = tok_mod.to_arrow(name, values)
+    assert got.type == expected.type and got.to_pylist() == expected.to_pylist()
+
+
+def test_real_tokens_from_mask_and_from_ids():
+    import pyarrow as pa
+
+    mask = pa.array([[1, 1, 0], [], [1]], type=pa.list_(pa.int8())).slice(0, 3)
+    ids = pa.array([[5, 6, 7], [], [8]], type=pa.list_(pa.int32()))
+    assert tok_mod._real_tokens({"input_ids": ids, "attention_mask": mask}).tolist() == [2, 0, 1]
+    assert tok_mod._real_tokens({"input_ids": ids}).tolist() == [3, 0, 1]
+    sliced = pa.array([[1], [1, 1, 1], [1, 0]], type=pa.list_(pa.int8())).slice(1, 2)  # offsets not from 0
+    assert tok_mod._real_tokens({"input_ids": sliced, "attention_mask": sliced}).tolist() == [3, 1]
+
+
+def test_frame_fingerprint_sees_every_cell_boundary_and_null():
+    import pandas as pd
+
+    from tunelab.data.cache import frame_fingerprint
+
+    def fp(**columns):
+        return frame_fingerprint(pd.DataFrame(columns, dtype=object))
+
+    base = fp(text=["ab", "c", "x"], label=["1", "2", "3"])
+    assert base == fp(text=["ab", "c", "x"], label=["1", "2", "3"])
+    variants = [
+        fp(text=["a", "bc", "x"], label=["1", "2", "3"]),  # same bytes, other boundary
+        fp(text=["ab", "c", "y"], label=["1", "2", "3"]),  # one cell
+        fp(text=["ab", "c", ""], label=["1", "2", "3"]),  # empty ...
+        fp(text=["ab", "c", None], label=["1", "2", "3"]),  # ... is not null
+        fp(text=["c", "ab", "x"], label=["2", "1", "3"]),  # row order
+        fp(label=["1", "2", "3"], text=["ab", "c", "x"]),  # column order
+        fp(text=["ab", "c", "x"], label=["1", "2", 3]),  # a mixed column (pandas' hashing path)
+        fp(text=["ab", "c", "x"], label2=["1", "2", "3"]),  # column name
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+    sliced = pd.DataFrame({"text": ["zz", "ab", "c", "x"], "label": ["0", "1", "2", "3"]}, dtype="str").iloc[1:]
+    assert frame_fingerprint(sliced) == frame_fingerprint(sliced.copy())  # a view hashes like its copy

@@ -164,3 +164,81 @@ def test_property_no_false_positive_on_accented_latin(text):
 def test_property_cp1252_mangled_hangul_is_detected(text):
     mangled = text.encode("utf-8").decode("cp1252", errors="replace")
     assert repair_text(mangled) is not None
+
+
+def _scan_every_cell(df: pd.DataFrame, columns: list[str]):
+    """The reference: every str cell through scan(), column by column (what validate did before
+    it pre-selected non-ASCII cells)."""
+    return scan((row, c, v) for c in columns for row, v in df[c].items() if isinstance(v, str))
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_vectorised_mojibake_scan_matches_every_cell_scan(dtype):
+    from tunelab.data.validate import _check_mojibake
+
+    bad, bad2 = "배송".encode().decode("cp1252"), "실".encode().decode("cp1253")
+    texts = ["fine", bad, "좋아요", None, "", "cafÃ©", "plain", bad2, "naïve", bad, "ascii only"]
+    labels = ["a", "b", bad2, "a", "b", "a", None, "a", "b", "a", bad]
+    df = pd.DataFrame({"text": pd.Series(texts, dtype=dtype), "label": pd.Series(labels, dtype=dtype)})
+    df.index = range(2, 2 + len(texts))
+    df.attrs["row_kind"] = "line"
+    reference = _scan_every_cell(df, ["text", "label"])
+    assert reference.rows_affected == 6 and reference.rows_checked == 11  # the case is not trivial
+    (warning,) = _check_mojibake(df, "f.csv", ROLES, max_share=1.0)
+    first = reference.examples[0]
+    assert warning.startswith(f"f.csv:{first.row}:{first.column}: mojibake in 6 of 11 rows")
+
+
+def test_label_counts_match_counter_order():
+    from collections import Counter
+
+    from tunelab.data.validate import label_counts
+
+    labels = pd.Series(["b", "a", "b", "c", "a", "b", "d"], dtype="str")
+    assert list(label_counts(labels).items()) == list(Counter(labels.tolist()).items())
+    assert label_counts(labels).most_common()[-1] == Counter(labels.tolist()).most_common()[-1]
+
+
+def test_arrow_suspect_mask_agrees_with_python_regex_on_every_code_point():
+    import pyarrow as pa
+
+    from tunelab.data import mojibake
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]  # surrogates are not UTF-8
+    arrow = mojibake.suspect_mask(pa.array(chars))
+    python = [mojibake._SUSPECT.search(c) is not None for c in chars]
+    assert arrow.sum() > 20_000  # the class is not empty (CJK alone is ~21k characters)
+    assert arrow.tolist() == python
+    assert mojibake.suspect_mask(pa.array(["abc", None, "xë°°y"])).tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("keys", [["a"], ["a", "b"]])
+def test_clashing_keys_match_groupby_nunique(keys):
+    import random
+
+    import numpy as np
+
+    from tunelab.data.validate import _clashing_keys
+
+    def reference(df):  # what _conflicts computed before: groupby nunique, first row per key
+        n = df.groupby(keys, sort=False)["l"].nunique()
+        rows = []
+        for key in n[n > 1].index:
+            key = key if isinstance(key, tuple) else (key,)
+            mask = np.ones(len(df), dtype=bool)
+            for column, value in zip(keys, key):
+                mask &= (df[column] == value).fillna(False).to_numpy(dtype=bool)
+            rows.append(int(np.flatnonzero(mask)[0]))
+        return rows
+
+    rng = random.Random(0)
+    found = 0
+    for _ in range(200):
+        n = rng.randint(0, 30)
+        df = pd.DataFrame({c: [rng.choice(opts) for _ in range(n)]
+                           for c, opts in (("a", ["x", "y", "z", None]), ("b", ["p", "q", None]), ("l", ["1", "2", None]))},
+                          dtype=rng.choice([object, "str"]))
+        expected = reference(df)
+        found += bool(expected)
+        assert _clashing_keys(df, keys, "l") == expected
+    assert found > 50  # most cases do have clashes

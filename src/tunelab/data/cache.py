@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tunelab.io import atomic_dir, atomic_write_json, sha256_file, sha256_json
 
 if TYPE_CHECKING:
@@ -36,13 +38,41 @@ _LOCATION_KWARGS = ("name_or_path", "_commit_hash", "cache_dir", "revision", "to
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
     """Hash of a frame's column names and every cell (row order included, index excluded)."""
-    import pandas as pd
-
-    row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     h = hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode("utf-8"))
     h.update(len(frame).to_bytes(8, "little"))
-    h.update(row_hashes.astype("<u8").tobytes())
+    for i in range(frame.shape[1]):
+        h.update(_column_digest(frame.iloc[:, i]))
     return h.hexdigest()
+
+
+def _column_digest(column: pd.Series) -> bytes:
+    """A digest of every cell of `column`, in order.
+
+    Text columns (all we read) are hashed from their Arrow form: each value's UTF-8 length, the
+    null mask and the bytes themselves, which is ~10x cheaper than pandas' per-cell hashing.
+    Anything else (numbers, mixed objects) uses pandas' row hashes. The tag keeps the two apart.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (TypeError, ValueError, pa.ArrowException):
+        array = None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array is not None and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        width = np.int32 if pa.types.is_string(array.type) else np.int64
+        offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1]
+        data = array.buffers()[2]
+        h = hashlib.sha256(b"arrow-text")
+        h.update(np.diff(offsets).astype("<i8").tobytes())
+        h.update(array.is_null().to_numpy(zero_copy_only=False).tobytes())
+        if data is not None:
+            h.update(memoryview(data)[offsets[0]:offsets[-1]])
+        return h.digest()
+    rows = pd.util.hash_pandas_object(column, index=False).to_numpy()
+    return hashlib.sha256(b"pandas-rows" + rows.astype("<u8").tobytes()).digest()
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -22,6 +22,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 # Order matters only for the reported code page: the first that repairs a run wins.
 SINGLE_BYTE = ("cp1252", "cp1254", "cp1253", "latin-1")
@@ -140,6 +143,17 @@ def _plausible(fixed: str, codepage: str) -> bool:
     return codepage != "cp949" or any("\uac00" <= c <= "\ud7a3" for c in fixed)
 
 
+def suspect_mask(values: Any) -> np.ndarray:
+    """For an Arrow string array: which values `repair_text` would look at (contain a character
+    of _SUSPECT), tested by Arrow's regex engine over the whole column in one call instead of
+    once per value in Python. The class holds only literal characters and ranges, which RE2 and
+    `re` read alike (tests compare the two on every code point). Nulls are False."""
+    import pyarrow.compute as pc
+
+    found = pc.match_substring_regex(values, _SUSPECT.pattern).fill_null(False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def repair_text(text: str) -> tuple[str, str] | None:
     """(codepage, repaired text) if `text` contains mojibake, else None."""
     if not _SUSPECT.search(text):
@@ -161,8 +175,13 @@ def repair_text(text: str) -> tuple[str, str] | None:
     return (found, repaired) if found else None
 
 
-def scan(values: Iterable[tuple[int, str, str | None]], max_examples: int = 3) -> MojibakeReport:
-    """Scan (row, column, text) cells; a row counts once however many of its cells are mangled."""
+def scan(values: Iterable[tuple[int, str, str | None]], max_examples: int = 3,
+         rows_checked: int | None = None) -> MojibakeReport:
+    """Scan (row, column, text) cells; a row counts once however many of its cells are mangled.
+
+    `rows_checked`, when given, is the number of rows looked at, for a caller that passes only
+    the cells that can hold mojibake (non-ASCII ones); otherwise it is counted from `values`.
+    """
     checked: set[int] = set()
     affected: set[int] = set()
     examples: list[Mojibake] = []
@@ -176,7 +195,7 @@ def scan(values: Iterable[tuple[int, str, str | None]], max_examples: int = 3) -
         affected.add(row)
         if len(examples) < max_examples:
             examples.append(Mojibake(row, column, result[0], text, result[1]))
-    return MojibakeReport(len(checked), len(affected), examples)
+    return MojibakeReport(len(checked) if rows_checked is None else rows_checked, len(affected), examples)
 
 
 def describe(example: Mojibake, limit: int = 40) -> str:

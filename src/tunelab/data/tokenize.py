@@ -15,9 +15,12 @@ through the task again with a tokenizer view whose calls do not truncate.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tunelab.data.cache import cache_key, frame_fingerprint, get_or_build, library_versions, tokenizer_fingerprint
 from tunelab.io import sha256_json
@@ -73,38 +76,143 @@ def tokenize_split(frame: pd.DataFrame, task: Any, tokenizer: Any, cfg: Config, 
 
 def _tokenize(frame: pd.DataFrame, task: Any, tokenizer: Any, max_length: int, split: str) -> Dataset:
     from datasets import Dataset
+    from datasets.table import InMemoryTable
 
-    source = Dataset.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    # Given fingerprints: datasets would otherwise hash both whole tables to derive them.
+    source = Dataset(InMemoryTable.from_pandas(frame.reset_index(drop=True), preserve_index=False),
+                     fingerprint=f"tunelab-{split}-source")
+    if len(source) == 0:  # nothing to tokenize: keep datasets' own (empty) result
+        return source.map(lambda b: b, batched=True, remove_columns=source.column_names)
+    # The same Python values `Dataset.map(batched=True)` would pass the task (its batches are
+    # `to_pydict()` of table slices), converted in one pass instead of once per batch.
+    rows = source.data.table.to_pydict()
+    tables = []
     with _progress(f"tokenizing {split}", len(source)) as advance:
-
-        def fn(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-            out = dict(task.tokenize(batch, tokenizer))
-            lengths = [_real_tokens(out, i) for i in range(len(out["input_ids"]))]
-            out[LENGTH] = lengths
-            if UNTRUNCATED not in out:
-                out[UNTRUNCATED] = _untruncated(batch, task, tokenizer, lengths, max_length)
-            advance(len(lengths))
-            return out
-
-        return source.map(fn, batched=True, batch_size=BATCH_SIZE, remove_columns=source.column_names,
-                          load_from_cache_file=False, new_fingerprint=f"tunelab-{split}")
+        for start in range(0, len(source), BATCH_SIZE):
+            batch = {name: values[start:start + BATCH_SIZE] for name, values in rows.items()}
+            tables.append(_tokenize_batch(batch, task, tokenizer, max_length))
+            advance(tables[-1].num_rows)
+    return Dataset(InMemoryTable(pa.concat_tables(tables)), fingerprint=f"tunelab-{split}")
 
 
-def _real_tokens(out: dict[str, list[Any]], i: int) -> int:
-    mask = out.get("attention_mask")
-    return int(sum(mask[i])) if mask is not None else len(out["input_ids"][i])
+def _tokenize_batch(batch: dict[str, list[Any]], task: Any, tokenizer: Any, max_length: int) -> pa.Table:
+    """One batch through the task, as an Arrow table with the length columns added.
+
+    Built straight from the task's lists with pyarrow (C) rather than through datasets' writer,
+    whose per-column type probing cost about a quarter of the tokenizer's own time.
+    """
+    out = dict(task.tokenize(batch, tokenizer))
+    columns = {name: to_arrow(name, values) for name, values in out.items()}
+    lengths = _real_tokens(columns)
+    columns[LENGTH] = pa.array(lengths, type=pa.int64())
+    if UNTRUNCATED not in columns:
+        full = _untruncated(batch, task, tokenizer, lengths, max_length)
+        columns[UNTRUNCATED] = pa.array(full, type=pa.int64())
+    return pa.table(columns)
 
 
-def _untruncated(batch: dict[str, list[Any]], task: Any, tokenizer: Any, lengths: list[int],
-                 max_length: int) -> list[int]:
-    full = list(lengths)
-    candidates = [i for i, n in enumerate(lengths) if n >= max_length]
+# The narrow int types datasets' writer (OptimizedTypedSequence) gives these columns, kept so a
+# cache entry has the same schema as before; a value that does not fit stays int64, as there.
+_NARROW_INTS = {"input_ids": pa.int32(), "attention_mask": pa.int8(), "token_type_ids": pa.int8(),
+                "special_tokens_mask": pa.int8()}
+# The value a whole column usually holds (tried first; see _flat_list_array).
+_FILLS = {"attention_mask": (1, 0), "token_type_ids": (0, 1), "special_tokens_mask": (0, 1)}
+
+
+def to_arrow(name: str, values: list[Any]) -> pa.Array:
+    """`values` as the Arrow array datasets would store for column `name`."""
+    narrow = _NARROW_INTS.get(name)
+    if narrow is not None and _rows_of_ints(values):
+        try:
+            return _flat_list_array(values, narrow, _FILLS.get(name, ()))
+        except (TypeError, ValueError, OverflowError):  # a value that does not fit, a None row...
+            pass
+    # General path: pyarrow infers the type strictly (ints and floats give floats, bools among
+    # ints fail); id/mask columns are then cast down with a checked cast, as datasets does.
+    try:
+        array = pa.array(values)
+    except (TypeError, pa.ArrowException):
+        array = None
+    if array is None or not _plain(array.type):  # structs, mixed types, extension types...
+        from datasets.arrow_writer import OptimizedTypedSequence
+
+        return pa.array(OptimizedTypedSequence(values, col=name))
+    if narrow is not None and _leaf(array.type) == pa.int64():
+        try:
+            array = array.cast(_with_leaf(array.type, narrow))  # a safe cast: raises when a value does not fit
+        except pa.ArrowInvalid:
+            pass
+    return array
+
+
+def _rows_of_ints(values: list[Any]) -> bool:
+    """Is `values` a list of lists of ints, judged by its first non-empty row (the tokenizer's
+    id and mask columns are, by construction)?"""
+    first = next((row for row in values if isinstance(row, list) and row), None)
+    return first is not None and type(first[0]) is int
+
+
+def _flat_list_array(rows: list[list[int]], leaf: pa.DataType, fills: tuple[int, ...] = ()) -> pa.ListArray:
+    """list<leaf> from rows of ints via one flat numpy pass: ~2x faster than pa.array on the
+    nested lists. Raises OverflowError when a value does not fit `leaf` and TypeError on a row
+    that is not a list. Only for tokenizer id/mask columns, which hold ints by construction
+    (a stray float after an int first value would be truncated here, not kept as a float)."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    total = int(offsets[-1])
+    dtype = leaf.to_pandas_dtype()
+    # Unpadded masks are all 1 and single-segment token_type_ids all 0: list.count (C, no
+    # per-value boxing) proves it and the values are then filled, not converted one by one.
+    for fill in fills:
+        if sum(map(list.count, rows, repeat(fill, len(rows)))) == total:
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.full(total, fill, dtype=dtype)))
+    flat = np.fromiter(chain.from_iterable(rows), dtype=dtype, count=total)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+
+
+def _plain(dtype: pa.DataType) -> bool:
+    leaf = _leaf(dtype)
+    return (pa.types.is_integer(leaf) or pa.types.is_floating(leaf) or pa.types.is_string(leaf)
+            or pa.types.is_boolean(leaf) or pa.types.is_null(leaf))
+
+
+def _leaf(dtype: pa.DataType) -> pa.DataType:
+    while pa.types.is_list(dtype):
+        dtype = dtype.value_type
+    return dtype
+
+
+def _with_leaf(dtype: pa.DataType, leaf: pa.DataType) -> pa.DataType:
+    return pa.list_(_with_leaf(dtype.value_type, leaf)) if pa.types.is_list(dtype) else leaf
+
+
+def _real_tokens(columns: dict[str, pa.Array]) -> np.ndarray:
+    """Real tokens per row: the attention mask's sum, or the number of input_ids without one."""
+    mask = columns.get("attention_mask")
+    source = mask if mask is not None else columns["input_ids"]
+    if not pa.types.is_list(source.type) or not pa.types.is_integer(source.type.value_type):
+        # Unusual shapes (nested lists): the plain per-row definition.
+        rows = source.to_pylist()
+        return np.array([sum(r) if mask is not None else len(r) for r in rows], dtype=np.int64)
+    if mask is None:
+        return pc.list_value_length(source).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = source.offsets.to_numpy()
+    flat = source.values.slice(offsets[0], offsets[-1] - offsets[0]).to_numpy(zero_copy_only=False)
+    sums = np.concatenate([[0], np.cumsum(flat, dtype=np.int64)])
+    return sums[offsets[1:] - offsets[0]] - sums[offsets[:-1] - offsets[0]]
+
+
+def _untruncated(batch: dict[str, list[Any]], task: Any, tokenizer: Any, lengths: np.ndarray,
+                 max_length: int) -> np.ndarray:
+    full = lengths.copy()
+    candidates = np.flatnonzero(lengths >= max_length).tolist()
     if not candidates:
         return full
     sub = {k: [v[i] for i in candidates] for k, v in batch.items()}
     redo = task.tokenize(sub, _NoTruncation(tokenizer))
     for j, i in enumerate(candidates):
-        full[i] = max(lengths[i], len(redo["input_ids"][j]))
+        full[i] = max(int(lengths[i]), len(redo["input_ids"][j]))
     return full
 
 
@@ -125,10 +233,10 @@ class _NoTruncation:
 
 def length_stats(dataset: Dataset, max_length: int) -> dict[str, float]:
     """mean/p50/p90/p99/max real tokens per row and the share of rows longer than max_length."""
-    lengths = np.asarray(dataset[LENGTH], dtype=np.int64)
+    lengths = _column(dataset, LENGTH)
     if lengths.size == 0:
         return {"rows": 0, "mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0, "truncation_rate": 0.0}
-    full = np.asarray(dataset[UNTRUNCATED], dtype=np.int64) if UNTRUNCATED in dataset.column_names else lengths
+    full = _column(dataset, UNTRUNCATED) if UNTRUNCATED in dataset.column_names else lengths
     return {
         "rows": int(lengths.size),
         "mean": float(lengths.mean()),
@@ -138,6 +246,13 @@ def length_stats(dataset: Dataset, max_length: int) -> dict[str, float]:
         "max": int(lengths.max()),
         "truncation_rate": float((full > max_length).mean()),
     }
+
+
+def _column(dataset: Dataset, name: str) -> np.ndarray:
+    # From the Arrow column in one go: `dataset[name]` would format it row by row in Python.
+    if getattr(dataset, "_indices", None) is not None:  # a select/shuffle view: rows via the mapping
+        return np.asarray(dataset.with_format("numpy")[name], dtype=np.int64)
+    return np.asarray(dataset.data.column(name).to_numpy(), dtype=np.int64)
 
 
 @contextmanager

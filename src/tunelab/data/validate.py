@@ -9,8 +9,10 @@ conflicting labels, a little mojibake under the allowed share) are returned as w
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tunelab.data import mojibake
@@ -140,8 +142,14 @@ def _check_ids(df: pd.DataFrame, path: str, column: str) -> None:
 
 def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float) -> list[str]:
     columns = [*roles.text, *([roles.label] if roles.label else [])]
-    cells = ((row, column, value) for column in columns for row, value in df[column].items() if isinstance(value, str))
-    report = mojibake.scan(cells)
+    found = {column: _mojibake_candidates(df[column]) for column in columns}
+    checked = np.zeros(len(df), dtype=bool)
+    for text, _cells in found.values():
+        checked |= text
+    # scan() sees only the cells that can hold mojibake, in the (column, row) order it would
+    # have met them; rows_checked still counts every row with a text cell.
+    cells = ((row, column, value) for column in columns for row, value in found[column][1])
+    report = mojibake.scan(cells, rows_checked=int(df.index[checked].nunique()))
     if not report.rows_affected:
         return []
     first = report.examples[0]
@@ -155,11 +163,36 @@ def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float)
     return [summary]
 
 
+def _mojibake_candidates(values: pd.Series) -> tuple[np.ndarray, Iterable[tuple[object, str]]]:
+    """(which cells are str, the (row, value) cells that may hold mojibake) for one column."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (TypeError, ValueError, pa.ArrowException):
+        array = None
+    if array is None or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        # Not a plain text column (mixed objects): every str cell, as scan() always took them.
+        text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+        return text, ((row, v) for row, v, t in zip(values.index, values, text) if t)
+    text = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    suspect = mojibake.suspect_mask(array)
+    return text, zip(values.index[suspect], values.to_numpy(dtype=object)[suspect])
+
+
+def label_counts(labels: pd.Series) -> Counter:
+    """Rows per label, in first-appearance order (as Counter(labels) would give, without a
+    Python-level pass over every cell)."""
+    codes, uniques = pd.factorize(labels, use_na_sentinel=False)
+    sizes = np.bincount(codes, minlength=len(uniques))
+    return Counter(dict(zip(list(uniques), sizes.tolist())))
+
+
 def label_warnings(df: pd.DataFrame, path: str, roles: Roles, ratio: float) -> list[str]:
     """Single-example labels, heavy imbalance and identical inputs with different labels."""
     assert roles.label
     labels = df[roles.label]
-    counts = Counter(labels)
+    counts = label_counts(labels)
     warnings: list[str] = []
     singles = [label for label, n in counts.items() if n == 1]
     if singles:
@@ -178,12 +211,10 @@ def label_warnings(df: pd.DataFrame, path: str, roles: Roles, ratio: float) -> l
 
 def _conflicts(df: pd.DataFrame, path: str, roles: Roles) -> list[str]:
     keys = list(roles.keys or roles.text)
-    n_labels = df.groupby(keys, sort=False)[roles.label].nunique()
-    clashing = n_labels[n_labels > 1]
-    if clashing.empty:
+    clashing = _clashing_keys(df, keys, roles.label)
+    if not clashing:
         return []
-    key = clashing.index[0]
-    key = key if isinstance(key, tuple) else (key,)
+    key = tuple(df[column].iloc[clashing[0]] for column in keys)
     mask = pd.Series(True, index=df.index)
     for column, value in zip(keys, key):
         mask &= df[column] == value
@@ -192,3 +223,31 @@ def _conflicts(df: pd.DataFrame, path: str, roles: Roles) -> list[str]:
     text = str(key[0])[:60]
     return [f"{path}: column {roles.label}: {len(clashing)} identical input(s) carry different labels; "
             f"e.g. {text!r} at {rows_words(df, list(rows))} has labels {labels}"]
+
+
+def _clashing_keys(df: pd.DataFrame, keys: list[str], label: str) -> list[int]:
+    """For each input (the `keys` columns) with more than one distinct label: the position of
+    the row where it first appears, in order of first appearance. What `groupby(keys, sort=False)[label]
+    .nunique() > 1` finds (null keys and labels left out, as there), from integer codes."""
+    codes = np.zeros(len(df), dtype=np.int64)
+    valid = np.ones(len(df), dtype=bool)
+    for column in keys:  # combine the columns' codes into one code per distinct key tuple
+        part, uniques = pd.factorize(df[column])
+        valid &= part >= 0
+        codes = codes * (len(uniques) + 1) + part
+        codes = pd.factorize(codes)[0]  # renumber so the product cannot overflow
+    labels = pd.factorize(df[label])[0]
+    labelled = valid & (labels >= 0)
+    if not labelled.any():
+        return []
+    n_keys = int(codes[valid].max()) + 1
+    # Distinct (key, label) pairs, then how many labels each key has.
+    width = int(labels.max()) + 1
+    pairs = np.unique(codes[labelled] * width + labels[labelled]) // width
+    n_labels = np.bincount(pairs, minlength=n_keys)
+    # A key's place in groupby(sort=False) order: its first row, labelled or not.
+    keys_seen, first = np.unique(codes[valid], return_index=True)
+    first_row = np.zeros(n_keys, dtype=np.int64)
+    first_row[keys_seen] = np.flatnonzero(valid)[first]
+    clashing = np.flatnonzero(n_labels > 1)
+    return np.sort(first_row[clashing]).tolist()
