@@ -83,12 +83,9 @@ def to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
 
 def autocast(ctx: CheckContext, device: Any) -> contextlib.AbstractContextManager[Any]:
     """The plan's autocast, so doctor sees the numbers training will see."""
-    import torch
+    from tunelab.runtime.plan import autocast_context
 
-    dtype = getattr(ctx.plan, "autocast_dtype", None) if ctx.plan is not None else None
-    if not dtype:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=getattr(torch, dtype))
+    return autocast_context(ctx.plan, device.type)
 
 
 @contextlib.contextmanager

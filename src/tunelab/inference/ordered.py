@@ -40,11 +40,9 @@ def model_device(model: Any, plan: RuntimePlan) -> Any:
 
 
 def autocast(plan: RuntimePlan) -> contextlib.AbstractContextManager[Any]:
-    import torch
+    from tunelab.runtime.plan import autocast_context
 
-    if plan.autocast_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=plan.device, dtype=getattr(torch, plan.autocast_dtype))
+    return autocast_context(plan)
 
 
 def ordered_logits(

@@ -238,6 +238,18 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
     )
 
 
+def autocast_context(plan: RuntimePlan | None, device_type: str | None = None) -> Any:
+    """The plan's autocast for code that runs the model outside the Trainer (prediction, doctor's
+    probes), so they see the numbers training sees; a no-op without a plan or autocast dtype."""
+    import contextlib
+
+    if plan is None or not getattr(plan, "autocast_dtype", None):
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device_type=device_type or plan.device, dtype=getattr(torch, plan.autocast_dtype))
+
+
 def apply_global_settings(plan: RuntimePlan) -> None:
     """Process-wide switches the plan implies (TF32 matmuls)."""
     import torch
