@@ -22,8 +22,14 @@ from pathlib import Path
 from common import ROOT, add_threads_arg, load_note, plan_for, set_threads, stamp, verdict, write_section
 
 sys.path.insert(0, str(ROOT / "tests"))
-SIZE = dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-            head_dim=64)
+SIZE = dict(
+    hidden_size=256,
+    intermediate_size=768,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=64,
+)
 
 
 def _texts(n: int, seed: int = 0) -> list[str]:
@@ -35,8 +41,9 @@ def _texts(n: int, seed: int = 0) -> list[str]:
 
 def _save(root: Path, head: str, num_labels: int | None = None) -> Path:
     import torch
-    from tiny import make_tokenizer, tiny_config
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from tiny import make_tokenizer, tiny_config
 
     tok = make_tokenizer(chat_template=head == "causal")
     cfg = tiny_config("qwen3", tok, num_labels=num_labels, **SIZE)
@@ -69,7 +76,7 @@ def classification(root: Path, n: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for text in frame["text"]:
-            model(**tokenizer(text, truncation=True, max_length=cfg.data.max_length, return_tensors="pt")).logits
+            _ = model(**tokenizer(text, truncation=True, max_length=cfg.data.max_length, return_tensors="pt")).logits
     naive = n / (time.perf_counter() - t0)
     return batched, naive
 
@@ -84,8 +91,12 @@ def generation(root: Path, n: int, new_tokens: int) -> tuple[float, float]:
     path = _save(root, "causal")
     cfg, plan = plan_for("sft")
     gen = cfg.inference.generation.model_copy(update={"max_new_tokens": new_tokens, "min_new_tokens": new_tokens})
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(path)}),
-                                 "inference": cfg.inference.model_copy(update={"generation": gen})})
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(update={"name_or_path": str(path)}),
+            "inference": cfg.inference.model_copy(update={"generation": gen}),
+        }
+    )
     task = task_from_config(cfg)
     tokenizer = load_tokenizer(cfg)
     model = task.build_model(cfg, plan, tokenizer).eval()
@@ -98,8 +109,13 @@ def generation(root: Path, n: int, new_tokens: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for ids in prompts:
-            model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                           pad_token_id=pad)
+            model.generate(
+                torch.tensor([ids]),
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+            )
     naive = n / (time.perf_counter() - t0)
     return batched, naive
 
@@ -115,14 +131,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         c_batched, c_naive = classification(Path(tmp), n_cls)
         g_batched, g_naive = generation(Path(tmp), n_gen, new_tokens)
-    body = (f"### Prediction: batched vs one row at a time\n\n{stamp(load)}\n\n"
-            "| workload | batched rows/s | naive loop rows/s | speed-up |\n|---|---|---|---|\n"
-            f"| classification, {n_cls} rows (batch 32, length-ordered) | {c_batched:,.1f} | {c_naive:,.1f} | "
-            f"{c_batched / c_naive:.1f}x |\n"
-            f"| generation, {n_gen} prompts x {new_tokens} new tokens | {g_batched:,.2f} | {g_naive:,.2f} | "
-            f"{g_batched / g_naive:.1f}x |\n\n"
-            + verdict(c_batched / c_naive, 3.0, "classification batched / naive") + "\n"
-            + verdict(g_batched / g_naive, 3.0, "generation batched / naive") + "\n")
+    body = (
+        f"### Prediction: batched vs one row at a time\n\n{stamp(load)}\n\n"
+        "| workload | batched rows/s | naive loop rows/s | speed-up |\n|---|---|---|---|\n"
+        f"| classification, {n_cls} rows (batch 32, length-ordered) | {c_batched:,.1f} | {c_naive:,.1f} | "
+        f"{c_batched / c_naive:.1f}x |\n"
+        f"| generation, {n_gen} prompts x {new_tokens} new tokens | {g_batched:,.2f} | {g_naive:,.2f} | "
+        f"{g_batched / g_naive:.1f}x |\n\n"
+        + verdict(c_batched / c_naive, 3.0, "classification batched / naive")
+        + "\n"
+        + verdict(g_batched / g_naive, 3.0, "generation batched / naive")
+        + "\n"
+    )
     print(body)
     if not args.small:
         write_section("predict", body)

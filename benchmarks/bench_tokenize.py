@@ -24,8 +24,40 @@ from pathlib import Path
 
 from common import add_threads_arg, load_note, set_threads, stamp, verdict, write_section
 
-WORDS_EN = "the quick brown fox jumps over a lazy dog please reset my password card charged twice order parcel".split()
-WORDS_KO = "안녕하세요 배송이 아직 도착하지 않았어요 비밀번호를 잊어버렸어요 환불 요청 드립니다 확인 부탁".split()
+WORDS_EN = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "please",
+    "reset",
+    "my",
+    "password",
+    "card",
+    "charged",
+    "twice",
+    "order",
+    "parcel",
+]
+WORDS_KO = [
+    "안녕하세요",
+    "배송이",
+    "아직",
+    "도착하지",
+    "않았어요",
+    "비밀번호를",
+    "잊어버렸어요",
+    "환불",
+    "요청",
+    "드립니다",
+    "확인",
+    "부탁",
+]
 
 
 def write_csv(path: Path, n: int, seed: int = 0) -> None:
@@ -33,8 +65,10 @@ def write_csv(path: Path, n: int, seed: int = 0) -> None:
 
     rng = random.Random(seed)
     # 5-60 words: like the users' data, few rows reach max_length (truncated rows cost a re-count).
-    texts = [" ".join(rng.choice(WORDS_EN if rng.random() < 0.5 else WORDS_KO) for _ in range(rng.randint(5, 60)))
-             for _ in range(n)]
+    texts = [
+        " ".join(rng.choice(WORDS_EN if rng.random() < 0.5 else WORDS_KO) for _ in range(rng.randint(5, 60)))
+        for _ in range(n)
+    ]
     labels = [f"label_{rng.randrange(280)}" for _ in range(n)]
     pd.DataFrame({"id": range(n), "text": texts, "label": labels}).to_csv(path, index=False)
 
@@ -82,9 +116,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "train.csv"
         write_csv(csv, n)
-        cfg = Config(task={"type": "classification"}, model={"name_or_path": str(get_model_path())},
-                     data={"train_file": str(csv), "max_length": 320, "cache_dir": str(Path(tmp) / "cache"),
-                           "stratify": False})
+        cfg = Config(
+            task={"type": "classification"},
+            model={"name_or_path": str(get_model_path())},
+            data={"train_file": str(csv), "max_length": 320, "cache_dir": str(Path(tmp) / "cache"), "stratify": False},
+        )
         tokenizer = load_tokenizer(cfg)
         # One-time imports (sklearn for the split: ~3-7 s on this CPU) are a per-process cost, not
         # a per-row one, and the raw tokenizer rate does not pay them either: import before timing.
@@ -101,24 +137,29 @@ def main() -> int:
         texts = splits.train["text"].tolist()
         r0 = time.perf_counter()
         for i in range(0, len(texts), 1000):
-            tokenizer(texts[i:i + 1000], truncation=True, max_length=cfg.data.max_length)
+            tokenizer(texts[i : i + 1000], truncation=True, max_length=cfg.data.max_length)
         raw_s = time.perf_counter() - r0
         warm_s = warm_open(splits.train, dataset, task, tokenizer, cfg, n_open)
     pipeline_rate, raw_rate = rows / (t2 - t0), rows / raw_s
     lines = [
-        "| step | seconds | rows/s |", "|---|---|---|",
+        "| step | seconds | rows/s |",
+        "|---|---|---|",
         f"| read + validate + split + hash ({n:,} rows) | {t1 - t0:.1f} | {n / (t1 - t0):,.0f} |",
         f"| tokenize through the Task + write Arrow ({rows:,} train rows) | {t2 - t1:.1f} | {rows / (t2 - t1):,.0f} |",
         f"| **whole pipeline** | {t2 - t0:.1f} | **{pipeline_rate:,.0f}** |",
         f"| raw batched fast tokenizer, same rows | {raw_s:.1f} | {raw_rate:,.0f} |",
         f"| warm cache: `tokenize_split` of {n_open:,} cached rows | {warm_s:.2f} | - |",
     ]
-    checks = [verdict(pipeline_rate / raw_rate, 0.8, "pipeline / raw tokenizer rate"),
-              verdict(warm_s, 2.0, f"warm-cache open of {n_open:,} rows, seconds", higher=False)]
-    body = (f"### Tokenization pipeline\n\n{stamp(load)}\n\n"
-            "Tokenizer: all-MiniLM-L6-v2 (BERT WordPiece, fast), max_length 320, "
-            "synthetic Korean/English rows of 5-60 words; one-time library imports (sklearn, datasets) happen "
-            "before timing.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(checks) + "\n")
+    checks = [
+        verdict(pipeline_rate / raw_rate, 0.8, "pipeline / raw tokenizer rate"),
+        verdict(warm_s, 2.0, f"warm-cache open of {n_open:,} rows, seconds", higher=False),
+    ]
+    body = (
+        f"### Tokenization pipeline\n\n{stamp(load)}\n\n"
+        "Tokenizer: all-MiniLM-L6-v2 (BERT WordPiece, fast), max_length 320, "
+        "synthetic Korean/English rows of 5-60 words; one-time library imports (sklearn, datasets) happen "
+        "before timing.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(checks) + "\n"
+    )
     print(body)
     if not args.small:
         write_section("tokenize", body)

@@ -21,15 +21,15 @@ import random
 import sys
 
 from common import (
-    add_threads_arg,
-    set_threads,
     PROFILES,
     ROOT,
+    add_threads_arg,
     length_summary,
     load_note,
     pad_tokenizer,
     plan_for,
     profile_lengths,
+    set_threads,
     stamp,
     verdict,
     write_section,
@@ -50,13 +50,35 @@ def build_model(task: str, small: bool):
 
     from tunelab.models.pooling import enable_mask_pooling
 
-    size = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, head_dim=16) if small else \
-        dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=64)
-    cfg = AutoConfig.for_model("qwen3", pad_token_id=0, eos_token_id=2, max_position_embeddings=512,
-                               tie_word_embeddings=False, num_labels=NUM_LABELS,
-                               vocab_size=vocab_size(task, small), **size)
+    size = (
+        dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+        )
+        if small
+        else dict(
+            hidden_size=256,
+            intermediate_size=768,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+        )
+    )
+    cfg = AutoConfig.for_model(
+        "qwen3",
+        pad_token_id=0,
+        eos_token_id=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        num_labels=NUM_LABELS,
+        vocab_size=vocab_size(task, small),
+        **size,
+    )
     if task == "classification":
         return enable_mask_pooling(AutoModelForSequenceClassification.from_config(cfg))
     return AutoModelForCausalLM.from_config(cfg)
@@ -93,37 +115,65 @@ def run(task: str, profile: str, args: argparse.Namespace) -> tuple[list, str]:
     rows = synthetic_rows(task, profile, n_rows, vocab_size(task, args.small))
     steps = whole_cycles(args.steps, len(rows), args.batch)
     specs = build_specs(plan, ["dynamic", "grouped", "packed", "auto"], auto, packable=True)
-    print(f"[{task}/{profile}] {params / 1e6:.1f}M params, {len(rows)} rows ({length_summary([r['length'] for r in rows])}), "
-          f"batch {args.batch}, {steps} steps per configuration; {auto[1]}", flush=True)
-    results = run_bench(lambda: build_model(task, args.small), rows, tokenizer=pad_tokenizer(), task_kind=
-                        "classification" if task == "classification" else "causal_lm", max_length=max_length,
-                        batch_size=args.batch, steps=steps, specs=specs, device=plan.device, seed=0)
+    print(
+        f"[{task}/{profile}] {params / 1e6:.1f}M params, {len(rows)} rows ({length_summary([r['length'] for r in rows])}), "
+        f"batch {args.batch}, {steps} steps per configuration; {auto[1]}",
+        flush=True,
+    )
+    results = run_bench(
+        lambda: build_model(task, args.small),
+        rows,
+        tokenizer=pad_tokenizer(),
+        task_kind="classification" if task == "classification" else "causal_lm",
+        max_length=max_length,
+        batch_size=args.batch,
+        steps=steps,
+        specs=specs,
+        device=plan.device,
+        seed=0,
+    )
     table = markdown_table(results)
     print(table, flush=True)
-    write_results(results, ROOT / "runs" / "benchmarks" / ("small" if args.small else "") / f"{task}-{profile}",
-                  {"config": f"{task}-{profile}", "steps": steps, "batch_size": args.batch, "rows": len(rows),
-                   "max_length": max_length, "auto": {"strategy": auto[0], "reason": auto[1]}, "plan": plan.to_dict()})
+    write_results(
+        results,
+        ROOT / "runs" / "benchmarks" / ("small" if args.small else "") / f"{task}-{profile}",
+        {
+            "config": f"{task}-{profile}",
+            "steps": steps,
+            "batch_size": args.batch,
+            "rows": len(rows),
+            "max_length": max_length,
+            "auto": {"strategy": auto[0], "reason": auto[1]},
+            "plan": plan.to_dict(),
+        },
+    )
     rel = ratios(results)
     by = {r.name: r for r in results}
     full_eff, full_steps = full_cycle_grouped_efficiency(profile, args.batch)
     target = 2.0 if profile == "users" else 5.0
-    checks = [verdict(rel["auto"]["vs_naive"], target, "auto vs naive samples/s (wall clock)"),
-              verdict(rel["auto"]["vs_naive_cpu"], target, "auto vs naive samples per CPU-second"),
-              verdict(rel["auto"]["vs_ideal"], 0.9, "auto vs ideal tokens/s (wall clock)"),
-              verdict(rel["auto"]["vs_ideal_cpu"], 0.9, "auto vs ideal tokens per CPU-second"),
-              verdict(by["grouped"].padding_efficiency, 0.97,
-                      f"grouped padding efficiency (this run: {steps}-step cycle)"),
-              verdict(full_eff, 0.97, f"grouped padding efficiency over a full {full_steps}-step cycle "
-                                      "(3,200 rows, collation only)"),
-              verdict(by["packed"].padding_efficiency, 0.99, "packed padding efficiency"),
-              verdict(100 * by["auto"].data_wait_share, 2.0, "auto data wait, % of step time", higher=False),
-              loss_check(by["auto"], by["naive"])]
-    body = (f"### {task}, {profile} profile ({PROFILES[profile]['describe']})\n\n{stamp(load)}\n\n"
-            f"{params / 1e6:.1f}M-parameter Qwen3-shaped model (vocabulary {vocab_size(task, args.small):,}), "
-            f"{len(rows)} rows "
-            f"({length_summary([r['length'] for r in rows])}), batch {args.batch}, {steps} optimizer steps per "
-            f"configuration after warm-up; precision from the runtime plan: {plan.precision}. {auto[1]}.\n\n"
-            f"{table}\n\n" + "\n".join(checks) + "\n")
+    checks = [
+        verdict(rel["auto"]["vs_naive"], target, "auto vs naive samples/s (wall clock)"),
+        verdict(rel["auto"]["vs_naive_cpu"], target, "auto vs naive samples per CPU-second"),
+        verdict(rel["auto"]["vs_ideal"], 0.9, "auto vs ideal tokens/s (wall clock)"),
+        verdict(rel["auto"]["vs_ideal_cpu"], 0.9, "auto vs ideal tokens per CPU-second"),
+        verdict(by["grouped"].padding_efficiency, 0.97, f"grouped padding efficiency (this run: {steps}-step cycle)"),
+        verdict(
+            full_eff,
+            0.97,
+            f"grouped padding efficiency over a full {full_steps}-step cycle (3,200 rows, collation only)",
+        ),
+        verdict(by["packed"].padding_efficiency, 0.99, "packed padding efficiency"),
+        verdict(100 * by["auto"].data_wait_share, 2.0, "auto data wait, % of step time", higher=False),
+        loss_check(by["auto"], by["naive"]),
+    ]
+    body = (
+        f"### {task}, {profile} profile ({PROFILES[profile]['describe']})\n\n{stamp(load)}\n\n"
+        f"{params / 1e6:.1f}M-parameter Qwen3-shaped model (vocabulary {vocab_size(task, args.small):,}), "
+        f"{len(rows)} rows "
+        f"({length_summary([r['length'] for r in rows])}), batch {args.batch}, {steps} optimizer steps per "
+        f"configuration after warm-up; precision from the runtime plan: {plan.precision}. {auto[1]}.\n\n"
+        f"{table}\n\n" + "\n".join(checks) + "\n"
+    )
     return results, body
 
 
@@ -140,7 +190,7 @@ def full_cycle_grouped_efficiency(profile: str, batch: int, rows: int = 3200) ->
     steps = grouped_cycle_steps(rows, batch)
     real = computed = 0
     for b in range(steps):  # dynamic padding: every row of a batch padded to its longest
-        chunk = [lengths[i] for i in order[b * batch:(b + 1) * batch]]
+        chunk = [lengths[i] for i in order[b * batch : (b + 1) * batch]]
         real, computed = real + sum(chunk), computed + len(chunk) * max(chunk)
     return real / computed, steps
 
@@ -149,14 +199,16 @@ def loss_check(auto, naive) -> str:
     """Final losses differ by batch order; the bar is the step-to-step spread of naive's own loss."""
     import statistics
 
-    tail = naive.losses[len(naive.losses) // 2:]
+    tail = naive.losses[len(naive.losses) // 2 :]
     noise = statistics.pstdev(tail) if len(tail) > 1 else 0.0
     diff = abs(auto.final_loss - naive.final_loss)
     ok = diff <= 2 * noise
-    return (f"- final loss (mean of the last 10% of steps): auto {auto.final_loss:.3f} "
-            f"vs naive {naive.final_loss:.3f}, "
-            f"difference {diff:.3f} vs 2 x {noise:.3f} (std of naive's per-step loss over the second half) -> "
-            f"{'MET (within noise)' if ok else '**MISSED**'}")
+    return (
+        f"- final loss (mean of the last 10% of steps): auto {auto.final_loss:.3f} "
+        f"vs naive {naive.final_loss:.3f}, "
+        f"difference {diff:.3f} vs 2 x {noise:.3f} (std of naive's per-step loss over the second half) -> "
+        f"{'MET (within noise)' if ok else '**MISSED**'}"
+    )
 
 
 def main() -> int:
@@ -165,7 +217,9 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=1, help="rounded up to whole length-group cycles (default: one cycle)")
-    ap.add_argument("--only", choices=["classification-users", "classification-longtail", "sft-longtail"], action="append")
+    ap.add_argument(
+        "--only", choices=["classification-users", "classification-longtail", "sft-longtail"], action="append"
+    )
     ap.add_argument("--no-docs", action="store_true", help="print the tables, leave docs/benchmarks.md as it is")
     add_threads_arg(ap)
     args = ap.parse_args()

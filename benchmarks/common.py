@@ -69,8 +69,14 @@ def machine() -> dict[str, str]:
             gpu = torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": str(os.cpu_count()),
-            "gpu": gpu, "python": platform.python_version(), **versions}
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        **versions,
+    }
 
 
 def ram_gib() -> str:
@@ -87,8 +93,10 @@ def stamp(load: str = "") -> str:
     m = machine()
     vers = ", ".join(f"{k} {m[k]}" for k in ("torch", "transformers", "datasets", "tokenizers"))
     tail = f"; {load}" if load else ""
-    return (f"_Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {ram_gib()} RAM, GPU: {m['gpu']}); "
-            f"Python {m['python']}, {vers}{tail}._")
+    return (
+        f"_Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {ram_gib()} RAM, GPU: {m['gpu']}); "
+        f"Python {m['python']}, {vers}{tail}._"
+    )
 
 
 def write_section(name: str, body: str) -> None:
@@ -110,9 +118,13 @@ def verdict(value: float, target: float, what: str, higher: bool = True) -> str:
 
 
 def add_threads_arg(ap) -> None:
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch intra-op threads (default: torch's own choice). On a CPU shared with other jobs use 1: "
-                         "with every core busy, each parallel op waits for a descheduled OpenMP thread")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's own choice). On a CPU shared with other jobs use 1: "
+        "with every core busy, each parallel op waits for a descheduled OpenMP thread",
+    )
 
 
 def set_threads(n: int | None) -> None:
@@ -146,6 +158,10 @@ def plan_for(task: str = "classification", **runtime):
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import decide_plan
 
-    cfg = Config(task={"type": task}, data={"train_file": "synthetic"}, model={"name_or_path": "synthetic"},
-                 runtime=runtime or {})
+    cfg = Config(
+        task={"type": task},
+        data={"train_file": "synthetic"},
+        model={"name_or_path": "synthetic"},
+        runtime=runtime or {},
+    )
     return cfg, decide_plan(cfg)

@@ -79,8 +79,10 @@ def main() -> None:
     tunelab("predict", str(run_dir), "--input", str(DATA / "test_unlabelled.csv"), "--output", str(predictions))
     tunelab("evaluate", str(run_dir), "--input", str(DATA / "test.csv"))
     test_metrics = json.loads((run_dir / "evaluations" / "test" / "metrics.json").read_text(encoding="utf-8"))
-    print("\n=== demo finished in {:.0f} s ===".format(time.perf_counter() - start))
-    print(f"held-out test (unseen phrasings): accuracy {test_metrics['accuracy']:.3f}, macro-F1 {test_metrics['macro_f1']:.3f}")
+    print(f"\n=== demo finished in {time.perf_counter() - start:.0f} s ===")
+    print(
+        f"held-out test (unseen phrasings): accuracy {test_metrics['accuracy']:.3f}, macro-F1 {test_metrics['macro_f1']:.3f}"
+    )
     print(f"run directory : {run_dir}")
     print(f"metrics       : {run_dir / 'metrics.json'}  (confusion matrix: {run_dir / 'confusion_matrix.png'})")
     print(f"predictions   : {predictions}")

@@ -23,17 +23,35 @@ NAMES = ["민수", "지영", "서준", "하은", "도윤", "수아", "예준", "
 DAYS = ["내일", "모레", "토요일", "일요일", "금요일 저녁", "다음 주 월요일"]
 TIMES = ["오전 10시", "정오", "오후 2시", "오후 3시", "저녁 7시", "밤 9시"]
 PLACES = ["카페", "도서관", "공원", "영화관", "회사 앞", "역 근처 식당"]
-ACTIVITIES = [("영화를 보기로", "영화 보는 거"), ("점심을 먹기로", "점심 먹는 거"), ("회의를 하기로", "회의하는 거"),
-              ("공부를 하기로", "같이 공부하는 거"), ("산책을 하기로", "산책하는 거"), ("쇼핑을 하기로", "쇼핑하는 거")]
+ACTIVITIES = [
+    ("영화를 보기로", "영화 보는 거"),
+    ("점심을 먹기로", "점심 먹는 거"),
+    ("회의를 하기로", "회의하는 거"),
+    ("공부를 하기로", "같이 공부하는 거"),
+    ("산책을 하기로", "산책하는 거"),
+    ("쇼핑을 하기로", "쇼핑하는 거"),
+]
 OPENERS = ["안녕하세요", "저기요", "혹시 시간 있어요?", "오랜만이에요", "잠깐 얘기할 수 있어요?"]
 ACCEPTS = ["좋아요", "네 그렇게 해요", "괜찮아요", "완전 좋아요", "그래요"]
 
-SPAM = ["축하합니다! 100만원 당첨되셨습니다 지금 클릭하세요", "무료 쿠폰 지급! 링크에서 바로 받으세요",
-        "대출 한도 조회 무료, 지금 신청하세요", "WIN a free iPhone now, click the link", "Limited offer: claim your prize today",
-        "고수익 보장 투자, 오늘만 가입 가능", "URGENT: your account will be closed, verify here"]
-HAM = ["내일 회의는 오후 세 시에 시작합니다", "배송이 아직 도착하지 않았어요 확인 부탁드립니다", "저녁에 같이 밥 먹을래?",
-       "Can we move the meeting to Friday?", "비밀번호를 잊어버렸어요 초기화해 주세요", "사진 보내줘서 고마워",
-       "I will be late by ten minutes, sorry"]
+SPAM = [
+    "축하합니다! 100만원 당첨되셨습니다 지금 클릭하세요",
+    "무료 쿠폰 지급! 링크에서 바로 받으세요",
+    "대출 한도 조회 무료, 지금 신청하세요",
+    "WIN a free iPhone now, click the link",
+    "Limited offer: claim your prize today",
+    "고수익 보장 투자, 오늘만 가입 가능",
+    "URGENT: your account will be closed, verify here",
+]
+HAM = [
+    "내일 회의는 오후 세 시에 시작합니다",
+    "배송이 아직 도착하지 않았어요 확인 부탁드립니다",
+    "저녁에 같이 밥 먹을래?",
+    "Can we move the meeting to Friday?",
+    "비밀번호를 잊어버렸어요 초기화해 주세요",
+    "사진 보내줘서 고마워",
+    "I will be late by ten minutes, sorry",
+]
 
 
 def dialogue_row(rng: random.Random, i: int) -> dict[str, str]:
@@ -55,8 +73,11 @@ def sft_row(rng: random.Random, i: int) -> dict[str, str]:
     msg = rng.choice(SPAM if spam else HAM)
     if rng.random() < 0.3:
         msg = f"{msg} {rng.choice(['!!', '~', ' ^^', ''])}".strip()
-    return {"id": f"s{i:04d}", "instruction": f"다음 메시지가 스팸이면 spam, 아니면 ham으로 답하세요.\n메시지: {msg}",
-            "response": "spam" if spam else "ham"}
+    return {
+        "id": f"s{i:04d}",
+        "instruction": f"다음 메시지가 스팸이면 spam, 아니면 ham으로 답하세요.\n메시지: {msg}",
+        "response": "spam" if spam else "ham",
+    }
 
 
 def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str]) -> None:

@@ -13,8 +13,14 @@ def make_cfg(tmp: Path, task: dict | None = None, **data: Any):
     """A validated Config with data paths/cache under `tmp` (train_file defaults to tmp/train.csv)."""
     data.setdefault("train_file", str(tmp / "train.csv"))
     data.setdefault("cache_dir", str(tmp / "cache"))
-    return validate_config({"task": task or {"type": "classification"}, "data": data,
-                            "model": {"name_or_path": str(tmp / "model")}, "tracking": "none"})
+    return validate_config(
+        {
+            "task": task or {"type": "classification"},
+            "data": data,
+            "model": {"name_or_path": str(tmp / "model")},
+            "tracking": "none",
+        }
+    )
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -37,8 +43,15 @@ class FakeTask:
 
     name = "classification"
 
-    def __init__(self, cfg, label_names: list[str] | None = None, *, preprocessing_version: str = "1",
-                 extra_fingerprint: str = "", fail_after: int | None = None):
+    def __init__(
+        self,
+        cfg,
+        label_names: list[str] | None = None,
+        *,
+        preprocessing_version: str = "1",
+        extra_fingerprint: str = "",
+        fail_after: int | None = None,
+    ):
         self.cfg = cfg
         self.label_names = label_names
         self.preprocessing_version = preprocessing_version

@@ -14,8 +14,12 @@ DIALOGUES = [
     ("#Person1#: 배송이 아직 안 왔어요 #Person2#: 확인 부탁드립니다", "배송 확인을 부탁했다"),
     ("#Person1#: 비밀번호를 잊어버렸어요 #Person2#: 초기화해 드릴게요", "비밀번호 초기화를 요청했다"),
 ]
-SPAM = [("free prize click the link now", "spam"), ("회의는 내일 오후 세 시에 시작합니다", "ham"),
-        ("win money today, click", "spam"), ("배송이 아직 도착하지 않았어요", "ham")]
+SPAM = [
+    ("free prize click the link now", "spam"),
+    ("회의는 내일 오후 세 시에 시작합니다", "ham"),
+    ("win money today, click", "spam"),
+    ("배송이 아직 도착하지 않았어요", "ham"),
+]
 
 
 def dialogue_frame(n: int = 16, with_summary: bool = True) -> pd.DataFrame:
@@ -30,7 +34,10 @@ def dialogue_frame(n: int = 16, with_summary: bool = True) -> pd.DataFrame:
 
 
 def sft_frame(n: int = 16) -> pd.DataFrame:
-    rows = [{"id": f"s{i:03d}", "instruction": f"spam or ham? {SPAM[i % 4][0]}", "response": SPAM[i % 4][1]} for i in range(n)]
+    rows = [
+        {"id": f"s{i:03d}", "instruction": f"spam or ham? {SPAM[i % 4][0]}", "response": SPAM[i % 4][1]}
+        for i in range(n)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -44,8 +51,16 @@ def make_config(tmp: Path, model_dir: Path, task: dict[str, Any], train_file: Pa
         "task": task,
         "data": {"train_file": str(train_file), "max_length": 96, "cache_dir": str(tmp / "cache")},
         "model": {"name_or_path": str(model_dir)},
-        "training": {"max_steps": 4, "learning_rate": 5e-3, "per_device_train_batch_size": 8, "per_device_eval_batch_size": 8,
-                     "logging_steps": 2, "eval_strategy": "no", "save_strategy": "no", "warmup_steps": 0},
+        "training": {
+            "max_steps": 4,
+            "learning_rate": 5e-3,
+            "per_device_train_batch_size": 8,
+            "per_device_eval_batch_size": 8,
+            "logging_steps": 2,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "warmup_steps": 0,
+        },
         "inference": {"batch_size": 4, "generation": {"max_new_tokens": 8}},
         "tracking": "none",
         "doctor": {"enabled": False},

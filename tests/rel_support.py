@@ -18,11 +18,41 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 TUNELAB = str(Path(sys.executable).with_name("tunelab"))
-WORDS = "the quick brown fox jumps over lazy dog please reset my password card charged twice parcel 안녕하세요 배송".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "please",
+    "reset",
+    "my",
+    "password",
+    "card",
+    "charged",
+    "twice",
+    "parcel",
+    "안녕하세요",
+    "배송",
+]
 # Timing keys legitimately differ between two runs; everything else must be identical.
-TIMING = ("elapsed_s", "samples_per_s", "tokens_per_s", "train_runtime", "train_samples_per_second",
-          "train_steps_per_second", "samples_per_second", "eval_runtime", "eval_samples_per_second",
-          "eval_steps_per_second", "peak_memory_mb", "train_runtime_s")
+TIMING = (
+    "elapsed_s",
+    "samples_per_s",
+    "tokens_per_s",
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "samples_per_second",
+    "eval_runtime",
+    "eval_samples_per_second",
+    "eval_steps_per_second",
+    "peak_memory_mb",
+    "train_runtime_s",
+)
 
 
 def write_rows(path: Path, n: int, offset: int = 0) -> None:
@@ -43,14 +73,28 @@ def make_project(root: Path, **training: Any) -> Path:
     model = tiny_model_dir(root / "model", "bert", head="classification", num_labels=3)
     write_rows(root / "train.csv", 24)
     write_rows(root / "valid.csv", 6, offset=100)
-    t = {"per_device_train_batch_size": 4, "num_train_epochs": 2, "save_strategy": "steps", "save_steps": 3,
-         "eval_strategy": "steps", "eval_steps": 3, "logging_steps": 1, "learning_rate": 0.001, "save_total_limit": 2,
-         **training}
+    t = {
+        "per_device_train_batch_size": 4,
+        "num_train_epochs": 2,
+        "save_strategy": "steps",
+        "save_steps": 3,
+        "eval_strategy": "steps",
+        "eval_steps": 3,
+        "logging_steps": 1,
+        "learning_rate": 0.001,
+        "save_total_limit": 2,
+        **training,
+    }
     cfg = {
-        "name": "rel", "output_dir": str(root / "runs"),
+        "name": "rel",
+        "output_dir": str(root / "runs"),
         "task": {"type": "classification"},
-        "data": {"train_file": str(root / "train.csv"), "validation_file": str(root / "valid.csv"), "max_length": 32,
-                 "cache_dir": str(root / "cache")},
+        "data": {
+            "train_file": str(root / "train.csv"),
+            "validation_file": str(root / "valid.csv"),
+            "max_length": 32,
+            "cache_dir": str(root / "cache"),
+        },
         "model": {"name_or_path": str(model)},
         "training": t,
         "tracking": "none",
@@ -61,9 +105,19 @@ def make_project(root: Path, **training: Any) -> Path:
     return path
 
 
-def tunelab(*args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TUNELAB_FAULT": "", "HF_HUB_OFFLINE": "1",
-                "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+def tunelab(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    full_env = {
+        **os.environ,
+        "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+        "TUNELAB_FAULT": "",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **(env or {}),
+    }
     return subprocess.run([TUNELAB, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 

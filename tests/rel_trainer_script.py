@@ -17,7 +17,24 @@ from pathlib import Path
 def build_dataset(tokenizer):
     from datasets import Dataset
 
-    words = "the quick brown fox jumps over the lazy dog please reset my password 안녕하세요 배송 확인".split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazy",
+        "dog",
+        "please",
+        "reset",
+        "my",
+        "password",
+        "안녕하세요",
+        "배송",
+        "확인",
+    ]
     rows = []
     for i in range(48):  # varied lengths so group_by_length really reorders
         n = 2 + (i * 7) % 17
@@ -37,7 +54,13 @@ def main() -> int:
 
     import torch
     from safetensors.torch import save_file
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from tunelab.training.checkpointing import (
         InterruptCallback,
@@ -51,14 +74,31 @@ def main() -> int:
     tok = AutoTokenizer.from_pretrained(a.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(a.model_dir, num_labels=3, hidden_dropout_prob=0.1)
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=4, num_train_epochs=2, learning_rate=1e-3,
-        save_strategy="steps", save_steps=4, save_total_limit=a.save_total_limit, logging_steps=1, use_cpu=True,
-        seed=7, train_sampling_strategy=a.sampler, report_to=[], dataloader_num_workers=0, disable_tqdm=True,
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=4,
+        num_train_epochs=2,
+        learning_rate=1e-3,
+        save_strategy="steps",
+        save_steps=4,
+        save_total_limit=a.save_total_limit,
+        logging_steps=1,
+        use_cpu=True,
+        seed=7,
+        train_sampling_strategy=a.sampler,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=True,
     )
     cb = InterruptCallback()
     cls = atomic_trainer_class(Trainer)
-    trainer = cls(model=model, args=args, train_dataset=build_dataset(tok), processing_class=tok,
-                  data_collator=DataCollatorWithPadding(tok), callbacks=[cb])
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=build_dataset(tok),
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+        callbacks=[cb],
+    )
     ckpt = None
     if a.resume:
         clean_staging(out)
@@ -71,8 +111,16 @@ def main() -> int:
         return exc.exit_code
     save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()}, str(out / "final.safetensors"))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    (out / "result.json").write_text(json.dumps({"train_loss": result.training_loss, "global_step": result.global_step,
-                                                  "losses": losses, "resumed_from": str(ckpt) if ckpt else None}))
+    (out / "result.json").write_text(
+        json.dumps(
+            {
+                "train_loss": result.training_loss,
+                "global_step": result.global_step,
+                "losses": losses,
+                "resumed_from": str(ckpt) if ckpt else None,
+            }
+        )
+    )
     del torch
     return 0
 

@@ -71,8 +71,10 @@ def test_bad_task_type(tmp_path):
 
 
 def test_overrides_parse_yaml_scalars(tmp_path):
-    cfg = load_config(write(tmp_path, BASE), ["training.learning_rate=1e-4", "data.max_length=64",
-                                              "model.lora.enabled=true", "task.labels=[a, b]"])
+    cfg = load_config(
+        write(tmp_path, BASE),
+        ["training.learning_rate=1e-4", "data.max_length=64", "model.lora.enabled=true", "task.labels=[a, b]"],
+    )
     assert cfg.training.learning_rate == 1e-4
     assert cfg.data.max_length == 64
     assert cfg.model.lora.enabled is True

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from data_support import make_cfg
 
+from data_support import make_cfg
 from tunelab.errors import DataError
 
 BAD = Path(__file__).parent / "bad_inputs" / "data"
@@ -58,8 +58,9 @@ def test_cli_validate_bad_file_exits_2_with_one_line(tmp_path, monkeypatch):
     from tunelab.cli import app
 
     shutil.copy(BAD / "null_label.csv", tmp_path / "train.csv")
-    (tmp_path / "cfg.yaml").write_text("task: {type: classification}\n"
-                                       "data: {train_file: train.csv}\nmodel: {name_or_path: x}\n")
+    (tmp_path / "cfg.yaml").write_text(
+        "task: {type: classification}\ndata: {train_file: train.csv}\nmodel: {name_or_path: x}\n"
+    )
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["validate", "cfg.yaml"])
     assert result.exit_code == 2

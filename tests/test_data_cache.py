@@ -7,17 +7,23 @@ import threading
 
 import numpy as np
 import pytest
+
 from data_support import FakeTask, make_cfg
 from tiny import make_tokenizer
-
 from tunelab.data import cache as cache_mod
 from tunelab.data import tokenize as tok_mod
 from tunelab.data.cache import tokenizer_fingerprint
 from tunelab.data.readers import read_table
 from tunelab.data.tokenize import length_stats, tokenize_split
 
-TEXTS = ["please reset my password", "배송이 아직 도착하지 않았어요 확인 부탁드립니다", "my card was charged twice for one order",
-         "hi", "회의는 내일 오후 세 시에 시작합니다", "where is my parcel? it has not arrived yet"]
+TEXTS = [
+    "please reset my password",
+    "배송이 아직 도착하지 않았어요 확인 부탁드립니다",
+    "my card was charged twice for one order",
+    "hi",
+    "회의는 내일 오후 세 시에 시작합니다",
+    "where is my parcel? it has not arrived yet",
+]
 
 
 @pytest.fixture
@@ -52,7 +58,9 @@ def test_same_inputs_hit_without_tokenizing(frame, tmp_path, tok):
     assert len(_entries(tmp_path)) == 1
     assert second.cache_files, "a hit is memory-mapped from the cache entry"
     meta = json.loads((tmp_path / "cache" / _entries(tmp_path)[0] / "meta.json").read_text())
-    assert meta["complete"] and meta["rows"] == len(TEXTS) and set(meta["parts"]) >= {"frame", "tokenizer", "max_length"}
+    assert (
+        meta["complete"] and meta["rows"] == len(TEXTS) and set(meta["parts"]) >= {"frame", "tokenizer", "max_length"}
+    )
 
 
 def test_length_column_and_truncation_rate(frame, tmp_path, tok):
@@ -101,8 +109,11 @@ def test_each_key_component_changed_misses(case, frame, tmp_path, tok):
 def test_task_fingerprint_and_preprocessing_versions_miss(frame, tmp_path, tok, monkeypatch):
     cfg = make_cfg(tmp_path, max_length=8)
     tokenize_split(frame, FakeTask(cfg, ["a", "b"]), tok, cfg, "train")
-    changed = (FakeTask(cfg, ["a", "b"], extra_fingerprint="new template"),
-               FakeTask(cfg, ["a", "b"], preprocessing_version="2"), FakeTask(cfg, ["b", "a"]))
+    changed = (
+        FakeTask(cfg, ["a", "b"], extra_fingerprint="new template"),
+        FakeTask(cfg, ["a", "b"], preprocessing_version="2"),
+        FakeTask(cfg, ["b", "a"]),
+    )
     for task in changed:
         tokenize_split(frame, task, tok, cfg, "train")
         assert task.calls > 0
@@ -182,22 +193,25 @@ def test_concurrent_writers_build_once(frame, tmp_path, tok):
     assert results[0]["input_ids"] == results[1]["input_ids"]
 
 
-@pytest.mark.parametrize(("name", "values"), [
-    ("input_ids", [[101, 7592, 102], [], [101, 102]]),
-    ("attention_mask", [[1, 1, 1], [1]]),
-    ("token_type_ids", [[0, 0, 1], [0]]),
-    ("token_type_ids", [[0, 0], [0], []]),  # all 0: filled, not converted
-    ("attention_mask", [[1, 1, 0], [1]]),  # padded: not all 1
-    ("attention_mask", [[0, 0], [0]]),
-    ("input_ids", [[1, 2**40]]),  # does not fit int32: stays int64, as datasets keeps it
-    ("attention_mask", [[1, 300], [1]]),  # does not fit int8
-    ("attention_mask", [[1], None]),  # a null row
-    ("token_type_ids", [[[0, 1]], [[1]]]),  # nested one level deeper
-    ("input_ids", [[1.5, 2.0]]),  # floats stay floats
-    ("labels", [[5, -100], [7]]),  # not an id/mask column: int64
-    ("labels", [3, 1, 2]),
-    ("text", ["a", None, "b"]),
-])
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("input_ids", [[101, 7592, 102], [], [101, 102]]),
+        ("attention_mask", [[1, 1, 1], [1]]),
+        ("token_type_ids", [[0, 0, 1], [0]]),
+        ("token_type_ids", [[0, 0], [0], []]),  # all 0: filled, not converted
+        ("attention_mask", [[1, 1, 0], [1]]),  # padded: not all 1
+        ("attention_mask", [[0, 0], [0]]),
+        ("input_ids", [[1, 2**40]]),  # does not fit int32: stays int64, as datasets keeps it
+        ("attention_mask", [[1, 300], [1]]),  # does not fit int8
+        ("attention_mask", [[1], None]),  # a null row
+        ("token_type_ids", [[[0, 1]], [[1]]]),  # nested one level deeper
+        ("input_ids", [[1.5, 2.0]]),  # floats stay floats
+        ("labels", [[5, -100], [7]]),  # not an id/mask column: int64
+        ("labels", [3, 1, 2]),
+        ("text", ["a", None, "b"]),
+    ],
+)
 def test_to_arrow_matches_datasets_writer(name, values):
     import pyarrow as pa
     from datasets.arrow_writer import OptimizedTypedSequence

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from data_support import FakeTask, labelled_rows, make_cfg, write_csv
 from rich.console import Console
-from tiny import make_tokenizer
 
+from data_support import FakeTask, labelled_rows, make_cfg, write_csv
+from tiny import make_tokenizer
 from tunelab.data.prepare import prepare_from_config, validate_from_config
 
 
@@ -59,8 +59,9 @@ def test_cli_validate_ok(tmp_path, monkeypatch):
     from tunelab.cli import app
 
     write_csv(tmp_path / "train.csv", labelled_rows({"a": 10, "b": 10}))
-    (tmp_path / "cfg.yaml").write_text("task: {type: classification}\n"
-                                       "data: {train_file: train.csv}\nmodel: {name_or_path: x}\n")
+    (tmp_path / "cfg.yaml").write_text(
+        "task: {type: classification}\ndata: {train_file: train.csv}\nmodel: {name_or_path: x}\n"
+    )
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["validate", "cfg.yaml"])
     assert result.exit_code == 0, result.output

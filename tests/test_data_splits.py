@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from data_support import labelled_rows, make_cfg, write_csv
 
+from data_support import labelled_rows, make_cfg, write_csv
 from tunelab.data.splits import load_splits, save_manifest
 from tunelab.errors import ConfigError, DataError
 from tunelab.io import sha256_file
@@ -89,7 +89,9 @@ def test_leakage_between_files_is_reported(tmp_path, train):
 
 def test_unseen_validation_label_is_an_error_test_label_a_warning(tmp_path, train):
     write_csv(tmp_path / "val.csv", labelled_rows({"a": 2, "zzz": 1}, prefix="v"))
-    with pytest.raises(DataError, match=r"val\.csv:4:label: label 'zzz' at line 4 of the file never occurs in the train"):
+    with pytest.raises(
+        DataError, match=r"val\.csv:4:label: label 'zzz' at line 4 of the file never occurs in the train"
+    ):
         load_splits(make_cfg(tmp_path, validation_file=str(tmp_path / "val.csv")))
     write_csv(tmp_path / "test.csv", labelled_rows({"a": 2, "zzz": 1}, prefix="t"))
     splits = load_splits(make_cfg(tmp_path, test_file=str(tmp_path / "test.csv")))

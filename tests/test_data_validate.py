@@ -47,8 +47,13 @@ def test_null_text_and_missing_id_and_duplicate_id():
     df = _frame([{"id": "1", "text": "x", "label": "a"}, {"id": None, "text": "y", "label": "a"}])
     with pytest.raises(DataError, match=r"d\.csv:3:id: id is missing"):
         validate_frame(df, "d.csv", ROLES)
-    df = _frame([{"id": "7", "text": "x", "label": "a"}, {"id": "8", "text": "y", "label": "a"},
-                 {"id": "7", "text": "z", "label": "a"}])
+    df = _frame(
+        [
+            {"id": "7", "text": "x", "label": "a"},
+            {"id": "8", "text": "y", "label": "a"},
+            {"id": "7", "text": "z", "label": "a"},
+        ]
+    )
     with pytest.raises(DataError, match=r"d\.csv:4:id: duplicate id '7' at line 4 .*first seen at line 2"):
         validate_frame(df, "d.csv", ROLES)
 
@@ -83,7 +88,12 @@ def test_balanced_data_has_no_warnings():
 
 
 # ------------------------------------------------------------------------------------ mojibake
-KOREAN = ["배송이 아직 도착하지 않았어요", "실제로 회의는 내일 오후 세 시에 시작합니다", "안녕하세요 😀", "비밀번호를 잊어버렸어요"]
+KOREAN = [
+    "배송이 아직 도착하지 않았어요",
+    "실제로 회의는 내일 오후 세 시에 시작합니다",
+    "안녕하세요 😀",
+    "비밀번호를 잊어버렸어요",
+]
 
 
 @pytest.mark.parametrize("codepage", ["cp1252", "cp1253", "cp1254", "latin-1"])
@@ -107,12 +117,25 @@ def test_mojibake_known_examples():
 
 
 NORMAL = [
-    *KOREAN, "the quick brown fox", "Café à la crème, déjà vu, naïve façade", "Größe Übergröße Straße Fußgänger",
-    "καλημέρα σας, ΚΑΛΗΜΕΡΑ", "Привет мир", "😀🎉👍 emoji 🇰🇷 👩‍👩‍👧", "日本語のテキスト 中文", "¿Qué tal? ¡Hola! señor año",
-    "Ça coûte 10 € — très cher… « oui »", "İstanbul'da güzel bir gün ğüşıöç", "°C ± ½ ² ³ µ ¶ · ©®™",
+    *KOREAN,
+    "the quick brown fox",
+    "Café à la crème, déjà vu, naïve façade",
+    "Größe Übergröße Straße Fußgänger",
+    "καλημέρα σας, ΚΑΛΗΜΕΡΑ",
+    "Привет мир",
+    "😀🎉👍 emoji 🇰🇷 👩‍👩‍👧",
+    "日本語のテキスト 中文",
+    "¿Qué tal? ¡Hola! señor año",
+    "Ça coûte 10 € — très cher… « oui »",
+    "İstanbul'da güzel bir gün ğüşıöç",
+    "°C ± ½ ² ³ µ ¶ · ©®™",
     "“smart quotes” ‘single’ – dash",
     # Hangul whose cp949 bytes happen to be valid 2-byte UTF-8 ("징짝" -> "¡¦"): not mojibake.
-    "청첩장을 찾았어요 짧은 책 채점 징짝 처첨", "Ørsted Åland Ærø", "São Paulo AÇÃO", "ÀÉÎÕÜ àéîõü Ñoño", "1½ cups, 3° angle",
+    "청첩장을 찾았어요 짧은 책 채점 징짝 처첨",
+    "Ørsted Åland Ærø",
+    "São Paulo AÇÃO",
+    "ÀÉÎÕÜ àéîõü Ñoño",
+    "1½ cups, 3° angle",
 ]
 
 
@@ -130,7 +153,11 @@ def test_scan_counts_rows_once_and_share():
 
 
 def test_mojibake_error_and_allowed_share(tmp_path):
-    rows = ["id,text,label"] + [f"{i},정상 문장 {i},a" for i in range(9)] + ["9," + "배송 주소".encode().decode("cp1252") + ",a"]
+    rows = (
+        ["id,text,label"]
+        + [f"{i},정상 문장 {i},a" for i in range(9)]
+        + ["9," + "배송 주소".encode().decode("cp1252") + ",a"]
+    )
     p = tmp_path / "m.csv"
     p.write_text("\n".join(rows) + "\n", encoding="utf-8")
     df = read_table(p)
@@ -235,9 +262,13 @@ def test_clashing_keys_match_groupby_nunique(keys):
     found = 0
     for _ in range(200):
         n = rng.randint(0, 30)
-        df = pd.DataFrame({c: [rng.choice(opts) for _ in range(n)]
-                           for c, opts in (("a", ["x", "y", "z", None]), ("b", ["p", "q", None]), ("l", ["1", "2", None]))},
-                          dtype=rng.choice([object, "str"]))
+        df = pd.DataFrame(
+            {
+                c: [rng.choice(opts) for _ in range(n)]
+                for c, opts in (("a", ["x", "y", "z", None]), ("b", ["p", "q", None]), ("l", ["1", "2", None]))
+            },
+            dtype=rng.choice([object, "str"]),
+        )
         expected = reference(df)
         found += bool(expected)
         assert _clashing_keys(df, keys, "l") == expected

@@ -52,10 +52,15 @@ def assets(tmp_path_factory) -> dict[str, Path | str]:
     _script("make_dialogue_data").main(root / "data", rows=120, test_rows=16)
     _script("make_demo_data").main(["--out", str(root / "generated"), "--rows", "600"])
     _script("make_tiny_models").main(root / "models", root / "data", ["bart", "qwen3", "llama"])
-    return {"root": root, "data": root / "data", "generated": root / "generated", "models": root / "models",
-            "classifier": _classifier_path(root),
-            # the experiment's variants run doctor one after another: a tiny BERT keeps that short
-            "tiny_bert": str(tiny_model_dir(root / "tiny", "bert", head="base"))}
+    return {
+        "root": root,
+        "data": root / "data",
+        "generated": root / "generated",
+        "models": root / "models",
+        "classifier": _classifier_path(root),
+        # the experiment's variants run doctor one after another: a tiny BERT keeps that short
+        "tiny_bert": str(tiny_model_dir(root / "tiny", "bert", head="base")),
+    }
 
 
 def example_sets(name: str, a: dict[str, Any]) -> list[str]:
@@ -69,8 +74,13 @@ def example_sets(name: str, a: dict[str, Any]) -> list[str]:
         "experiment": (a["generated"] / "train.csv", a["generated"] / "test_unlabelled.csv", a["tiny_bert"]),
     }
     train, test, model = files[name]
-    out = {"data.train_file": train, "data.test_file": test, "model.name_or_path": model,
-           "data.cache_dir": a["root"] / "cache", "output_dir": a["root"] / "runs"}
+    out = {
+        "data.train_file": train,
+        "data.test_file": test,
+        "model.name_or_path": model,
+        "data.cache_dir": a["root"] / "cache",
+        "output_dir": a["root"] / "runs",
+    }
     if name == "experiment":
         del out["output_dir"]  # the experiment's own output_dir is not a run-config key of its base
     return [arg for key, value in out.items() for arg in ("--set", f"{key}={value}")]
@@ -81,13 +91,24 @@ def doctor(name: str, assets: dict[str, Any], *extra: str):
     return CliRunner(env={"COLUMNS": "200"}).invoke(app, args)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("summarization_bart", {"tokenizer.eos_target", "lengths.truncation_targets", "loss.initial", "grad.init_norm"}),
-    ("summarization_causal_lora", {"tokenizer.eos_target", "tokenizer.chat_template", "tokenizer.padding_side",
-                                   "loss.initial"}),
-    ("sft_classify", {"tokenizer.eos_target", "tokenizer.chat_template", "lengths.truncation_targets", "loss.initial"}),
-    ("classification", {"labels.balance", "loss.initial", "grad.init_norm", "pipeline.loader"}),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        (
+            "summarization_bart",
+            {"tokenizer.eos_target", "lengths.truncation_targets", "loss.initial", "grad.init_norm"},
+        ),
+        (
+            "summarization_causal_lora",
+            {"tokenizer.eos_target", "tokenizer.chat_template", "tokenizer.padding_side", "loss.initial"},
+        ),
+        (
+            "sft_classify",
+            {"tokenizer.eos_target", "tokenizer.chat_template", "lengths.truncation_targets", "loss.initial"},
+        ),
+        ("classification", {"labels.balance", "loss.initial", "grad.init_norm", "pipeline.loader"}),
+    ],
+)
 def test_example_config_has_no_error_finding(name, expected, assets, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written into the repository
     result = doctor(name, assets)
@@ -122,7 +143,7 @@ def test_experiment_table_names_the_broken_variant(assets, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = doctor("experiment", assets, "--set", "training.num_train_epochs=1")
     assert result.exit_code == 1, result.output
-    summary = result.stdout[result.stdout.index("experiment variants"):]
+    summary = result.stdout[result.stdout.index("experiment variants") :]
     rows = {ln.split("│")[1].strip(): ln for ln in summary.splitlines() if ln.count("│") >= 4}
     assert "broken-model" in rows and "model." in rows["broken-model"]
     assert rows["minilm-lr1e-4"].split("│")[2].strip() == "0"  # errors column

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tiny import CORPUS, make_tokenizer, tiny_config
-
 from tunelab.config.schema import Config
 from tunelab.diagnostics.context import CheckContext
 from tunelab.diagnostics.findings import Finding, has_errors
@@ -29,9 +28,13 @@ def _one_thread():
 
 
 def make_cfg(task: str = "classification", **sections) -> Config:
-    base = {"task": {"type": task}, "data": {"train_file": "train.csv", "max_length": 32},
-            "model": {"name_or_path": "unused"}, "training": {"per_device_train_batch_size": 8, "num_train_epochs": 1},
-            "tracking": "none"}
+    base = {
+        "task": {"type": task},
+        "data": {"train_file": "train.csv", "max_length": 32},
+        "model": {"name_or_path": "unused"},
+        "training": {"per_device_train_batch_size": 8, "num_train_epochs": 1},
+        "tracking": "none",
+    }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
     return Config.model_validate(base)
@@ -78,8 +81,14 @@ def by_id(findings: list[Finding], fid: str) -> Finding:
 def fake_cuda(memory_gib: float = 80.0, bf16: bool = True):
     from tunelab.runtime.plan import Capabilities
 
-    return Capabilities(device="cuda", device_name="Fake GPU", cuda_capability=(8, 0), bf16_supported=bf16,
-                        device_memory_bytes=int(memory_gib * 1024**3), cpu_count=16)
+    return Capabilities(
+        device="cuda",
+        device_name="Fake GPU",
+        cuda_capability=(8, 0),
+        bf16_supported=bf16,
+        device_memory_bytes=int(memory_gib * 1024**3),
+        cpu_count=16,
+    )
 
 
 # --------------------------------------------------------------------------------- healthy
@@ -134,7 +143,10 @@ def test_a_fix_applied_brings_loss_back_to_ln_c():
     with torch.no_grad():
         model.score.weight.normal_(0.0, 0.02)  # what model.head_init_std: 0.02 does
     ds = cls_dataset(tok, [(7 * i) % 280 for i in range(32)])
-    f = by_id(check_initial_loss(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds)), "loss.initial")
+    f = by_id(
+        check_initial_loss(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds)),
+        "loss.initial",
+    )
     assert f.severity == "info" and abs(f.evidence["ratio"] - 1) < 0.1
 
 
@@ -213,8 +225,15 @@ def _big_config_dir(root: Path) -> Path:
     from transformers import AutoConfig
 
     # An 8B-parameter Llama shape: only config.json, counted on the meta device (no weights).
-    cfg = AutoConfig.for_model("llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                               num_attention_heads=32, num_key_value_heads=8, vocab_size=128256)
+    cfg = AutoConfig.for_model(
+        "llama",
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+    )
     out = root / "llama-8b-shape"
     cfg.save_pretrained(out)
     return out
@@ -248,8 +267,11 @@ def test_e_model_far_larger_than_device_recommends_lora_qlora(tmp_path):
     assert f.evidence["alternatives_gib"]["lora"] > 16 > f.evidence["alternatives_gib"]["qlora+ckpt"]
     assert "lora.enabled: true" in f.fix and "load_in_4bit: true" in f.fix
     # with QLoRA + checkpointing the same model fits an 80 GB card
-    cfg = make_cfg("sft", model={"name_or_path": str(path), "lora": {"enabled": True}, "quantization": {"load_in_4bit": True}},
-                   training={"gradient_checkpointing": True, "per_device_train_batch_size": 4})
+    cfg = make_cfg(
+        "sft",
+        model={"name_or_path": str(path), "lora": {"enabled": True}, "quantization": {"load_in_4bit": True}},
+        training={"gradient_checkpointing": True, "per_device_train_batch_size": 4},
+    )
     assert not has_errors(check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=80))))
 
 
@@ -257,9 +279,15 @@ def test_e_memory_advice_only_names_changes_the_config_does_not_already_use(tmp_
     from tunelab.diagnostics.memory import check_memory
 
     # already QLoRA + checkpointing, on a device it nearly fills: only a smaller batch is left to try
-    cfg = make_cfg("sft", model={"name_or_path": str(_big_config_dir(tmp_path)), "lora": {"enabled": True},
-                                 "quantization": {"load_in_4bit": True}},
-                   training={"gradient_checkpointing": True, "per_device_train_batch_size": 4})
+    cfg = make_cfg(
+        "sft",
+        model={
+            "name_or_path": str(_big_config_dir(tmp_path)),
+            "lora": {"enabled": True},
+            "quantization": {"load_in_4bit": True},
+        },
+        training={"gradient_checkpointing": True, "per_device_train_batch_size": 4},
+    )
     f = by_id(check_memory(CheckContext(cfg, None, caps=fake_cuda(memory_gib=6.3))), "memory.tight")
     assert f.severity == "warning" and 0.85 < f.evidence["share"] <= 1.0
     assert list(f.evidence["alternatives_gib"]) == ["smallest+batch1"]
@@ -364,7 +392,10 @@ def test_i_loader_that_starves_the_model():
     cfg = make_cfg()
     model = cls_model(tok, 4)
     ds = SlowDataset(cls_dataset(tok, [i % 4 for i in range(64)]), delay=0.05)  # 0.4 s per batch of 8
-    f = by_id(check_pipeline(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds)), "pipeline.loader")
+    f = by_id(
+        check_pipeline(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds)),
+        "pipeline.loader",
+    )
     assert f.severity == "warning" and f.evidence["loader_s_per_batch"] > f.evidence["step_s"]
     assert "dataloader_num_workers" in f.fix
 
@@ -392,12 +423,24 @@ def test_j_nan_mid_training_stops_run_and_keeps_last_good_checkpoint(tmp_path):
     model.register_forward_hook(poison, with_kwargs=True)
     cfg = make_cfg()
     monitors = default_monitors(tmp_path, cfg)
-    args = TrainingArguments(output_dir=str(tmp_path / "checkpoints"), max_steps=10, save_strategy="steps", save_steps=2,
-                             logging_steps=1, per_device_train_batch_size=4, learning_rate=1e-3, use_cpu=True,
-                             report_to=[], disable_tqdm=True, eval_strategy="no")
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "checkpoints"),
+        max_steps=10,
+        save_strategy="steps",
+        save_steps=2,
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        eval_strategy="no",
+    )
     from transformers import DataCollatorWithPadding
 
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok), callbacks=monitors)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok), callbacks=monitors
+    )
     trainer.train()
 
     monitor = monitors[0]
@@ -471,10 +514,16 @@ def _write_run_config(root: Path, **extra: str) -> Path:
         writer.writerow(["id", "text", "label"])
         for i, text in enumerate(texts(60)):
             writer.writerow([i, text, "abc"[i % 3]])
-    lines = [f"name: doc", f"output_dir: {root / 'runs'}", "task: {type: classification}",
-             f"data: {{train_file: {root / 'train.csv'}, max_length: 32, cache_dir: {root / 'cache'}}}",
-             f"model: {{name_or_path: {model_dir}}}", "training: {per_device_train_batch_size: 8, num_train_epochs: 1}",
-             "tracking: none", *[f"{k}: {v}" for k, v in extra.items()]]
+    lines = [
+        "name: doc",
+        f"output_dir: {root / 'runs'}",
+        "task: {type: classification}",
+        f"data: {{train_file: {root / 'train.csv'}, max_length: 32, cache_dir: {root / 'cache'}}}",
+        f"model: {{name_or_path: {model_dir}}}",
+        "training: {per_device_train_batch_size: 8, num_train_epochs: 1}",
+        "tracking: none",
+        *[f"{k}: {v}" for k, v in extra.items()],
+    ]
     path = root / "config.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -490,7 +539,14 @@ def test_doctor_command_healthy_then_planted_precision_error(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["counts"]["error"] == 0
     found = {f["id"] for f in report["findings"]}
-    assert {"precision.plan", "memory.plan", "loss.initial", "grad.init_norm", "pipeline.loader", "schedule.plan"} <= found
+    assert {
+        "precision.plan",
+        "memory.plan",
+        "loss.initial",
+        "grad.init_norm",
+        "pipeline.loader",
+        "schedule.plan",
+    } <= found
 
     # fp16 on a CPU machine: decide_plan raises DeviceError; doctor reports it and still checks the data
     path = _write_run_config(tmp_path, runtime="{precision: fp16, device: cpu}")
@@ -506,8 +562,10 @@ def test_overfit_reports_fully_masked_targets():
     tok, model, ds = _causal_setup(pad_is_eos=False, mask_eos=False)
     ds = ds.map(lambda r: {"labels": [-100] * len(r["labels"])})  # a masking bug: nothing supervised
     cfg = make_cfg("sft", doctor={"overfit_steps": 3})
-    f = by_id(check_overfit(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds, overfit=True)),
-              "overfit.one_batch")
+    f = by_id(
+        check_overfit(CheckContext(cfg, plan_for(cfg), model=model, tokenizer=tok, train_dataset=ds, overfit=True)),
+        "overfit.one_batch",
+    )
     assert f.severity == "error" and f.evidence["supervised_targets"] == 0 and "masked" in f.title
 
 
@@ -528,7 +586,12 @@ def test_truncation_counts_exactly_and_names_the_untruncated_tail():
 
     full = [10 + i % 14 for i in range(64)]  # 10..23 tokens before truncation at 12
     ds = Dataset.from_dict({"input_ids": [[1] * min(12, n) for n in full], "untruncated_length": full})
-    f = by_id(check_lengths(CheckContext(make_cfg(data={"max_length": 12}), None, train_dataset=ds)), "lengths.truncation_inputs")
+    f = by_id(
+        check_lengths(CheckContext(make_cfg(data={"max_length": 12}), None, train_dataset=ds)),
+        "lengths.truncation_inputs",
+    )
     assert f.severity == "warning"
-    assert f.evidence["truncated_share"] == pytest.approx(sum(n > 12 for n in full) / 64, abs=1e-4)  # rows of exactly 12 are whole
+    assert f.evidence["truncated_share"] == pytest.approx(
+        sum(n > 12 for n in full) / 64, abs=1e-4
+    )  # rows of exactly 12 are whole
     assert f.evidence["p99_untruncated"] == 23 and "p99 is 23 before truncation" in f.fix

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tiny import CORPUS, tiny_model_dir
 from typer.testing import CliRunner
 
+from tiny import CORPUS, tiny_model_dir
 from tunelab.cli import app
 
 pytestmark = pytest.mark.slow
@@ -23,14 +23,25 @@ def write_config(root: Path) -> Path:
     pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
     model = tiny_model_dir(root / "models", "bert", head="base")
     cfg = {
-        "name": "gate", "output_dir": str(root / "runs"),
+        "name": "gate",
+        "output_dir": str(root / "runs"),
         "task": {"type": "classification"},
-        "data": {"train_file": str(root / "train.csv"), "validation_split": 0.25, "max_length": 32,
-                 "cache_dir": str(root / "cache")},
+        "data": {
+            "train_file": str(root / "train.csv"),
+            "validation_split": 0.25,
+            "max_length": 32,
+            "cache_dir": str(root / "cache"),
+        },
         # the seed's failure, planted: a fresh head initialised far too large (loss >> ln(4))
         "model": {"name_or_path": str(model), "head_init_std": 5.0},
-        "training": {"max_steps": 2, "per_device_train_batch_size": 8, "logging_steps": 1, "warmup_steps": 0,
-                     "eval_strategy": "no", "save_strategy": "no"},
+        "training": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 8,
+            "logging_steps": 1,
+            "warmup_steps": 0,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+        },
         "tracking": "none",
     }
     path = root / "config.yaml"

@@ -51,8 +51,10 @@ class Server:
                 if "BROKEN" in text:
                     return self._send(200, b"<html>gateway error</html>")
                 label = next((lab for lab in LABELS if lab in text.split("Text:")[-1]), "no idea")
-                reply = {"choices": [{"message": {"role": "assistant", "content": f" {label.capitalize()}."}}],
-                         "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}}
+                reply = {
+                    "choices": [{"message": {"role": "assistant", "content": f" {label.capitalize()}."}}],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
+                }
                 self._send(200, json.dumps(reply).encode())
 
             def _send(self, code, payload, headers=None):
@@ -88,18 +90,39 @@ def server():
 
 def _project(tmp_path: Path, url: str, extra_rows: list[tuple[str, str]] = (), tracking: str = "none") -> Path:
     rows = ["id,text,label"]
-    texts = [("my billing question RATE", "billing"), ("delivery is late SLOW", "delivery"), ("login fails", "login"),
-             ("billing again", "billing"), ("delivery where", "delivery"), ("a login BROKEN", "login"), *extra_rows]
+    texts = [
+        ("my billing question RATE", "billing"),
+        ("delivery is late SLOW", "delivery"),
+        ("login fails", "login"),
+        ("billing again", "billing"),
+        ("delivery where", "delivery"),
+        ("a login BROKEN", "login"),
+        *extra_rows,
+    ]
     rows += [f"{i},{t},{lab}" for i, (t, lab) in enumerate(texts)]
     (tmp_path / "val.csv").write_text("\n".join(rows) + "\n")
     train = ["id,text,label"] + [f"t{i},{lab} example {i},{lab}" for i, lab in enumerate(LABELS * 3)]
     (tmp_path / "train.csv").write_text("\n".join(train) + "\n")
-    cfg = {"name": "base", "output_dir": str(tmp_path / "runs"), "task": {"type": "classification"},
-           "data": {"train_file": str(tmp_path / "train.csv"), "validation_file": str(tmp_path / "val.csv")},
-           "model": {"name_or_path": "unused"}, "tracking": tracking,
-           "baseline": {"base_url": url, "model": "solar-mini", "api_key_env": "TEST_LLM_API_KEY", "concurrency": 3,
-                        "timeout_s": 0.5, "max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.05,
-                        "num_train_examples": 2, "examples": [{"input": "refund please", "output": "billing"}]}}
+    cfg = {
+        "name": "base",
+        "output_dir": str(tmp_path / "runs"),
+        "task": {"type": "classification"},
+        "data": {"train_file": str(tmp_path / "train.csv"), "validation_file": str(tmp_path / "val.csv")},
+        "model": {"name_or_path": "unused"},
+        "tracking": tracking,
+        "baseline": {
+            "base_url": url,
+            "model": "solar-mini",
+            "api_key_env": "TEST_LLM_API_KEY",
+            "concurrency": 3,
+            "timeout_s": 0.5,
+            "max_retries": 2,
+            "backoff_s": 0.01,
+            "max_backoff_s": 0.05,
+            "num_train_examples": 2,
+            "examples": [{"input": "refund please", "output": "billing"}],
+        },
+    }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -116,8 +139,13 @@ def test_baseline_retries_caches_scores_and_never_leaks_the_key(server, tmp_path
     assert res["rows"] == 6 and res["scored_rows"] == 5 and res["failed_rows"] == 1
     assert "malformed reply" in res["failures"][0]["error"] and res["failures"][0]["id"] == "5"
     assert res["scores"]["accuracy"] == 1.0  # RATE (429 then ok) and SLOW (timeout then ok) both answered
-    assert server.seen["Classify the text into exactly one of these labels: billing, delivery, login.\n"
-                       "Answer with the label only.\n\nText: my billing question RATE"] == 2
+    assert (
+        server.seen[
+            "Classify the text into exactly one of these labels: billing, delivery, login.\n"
+            "Answer with the label only.\n\nText: my billing question RATE"
+        ]
+        == 2
+    )
     assert res["usage"]["api_calls"] == 5 and res["usage"]["prompt_tokens"] == 55
     assert all(c["auth"] == f"Bearer {KEY}" and c["path"] == "/v1/chat/completions" for c in server.calls)
     calls_first = len(server.calls)
@@ -180,7 +208,10 @@ def test_missing_or_pasted_key_is_a_config_error(server, tmp_path, monkeypatch):
 
 
 def test_reply_parsing_label_mapping_and_retry_after():
-    assert parse_reply(b'{"choices":[{"message":{"content":"hi"}}],"usage":{"total_tokens":3}}') == ("hi", {"total_tokens": 3})
+    assert parse_reply(b'{"choices":[{"message":{"content":"hi"}}],"usage":{"total_tokens":3}}') == (
+        "hi",
+        {"total_tokens": 3},
+    )
     with pytest.raises(ApiError, match="no choices"):
         parse_reply(b'{"choices": []}')
     with pytest.raises(ApiError, match="not JSON"):

@@ -15,9 +15,11 @@ from tunelab.cli import app
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TEXTS = {"billing": ["my card was charged twice", "refund my payment please", "the invoice is wrong"],
-         "delivery": ["where is my parcel", "the package has not arrived", "shipping is very late"],
-         "login": ["I cannot log in", "please reset my password", "my account is locked"]}
+TEXTS = {
+    "billing": ["my card was charged twice", "refund my payment please", "the invoice is wrong"],
+    "delivery": ["where is my parcel", "the package has not arrived", "shipping is very late"],
+    "login": ["I cannot log in", "please reset my password", "my account is locked"],
+}
 
 
 def _data(root: Path) -> Path:
@@ -39,16 +41,35 @@ def test_experiment_with_a_failing_variant_end_to_end(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = tiny_model_dir(tmp_path / "models", "bert", head="classification", num_labels=3)
     _data(tmp_path)
-    base = {"task": {"type": "classification"}, "data": {"train_file": "train.csv", "max_length": 16, "validation_split": 0.3},
-            "model": {"name_or_path": str(model)},
-            "training": {"max_steps": 2, "per_device_train_batch_size": 8, "logging_steps": 1, "eval_strategy": "no",
-                         "save_strategy": "no", "load_best_model_at_end": False, "warmup_steps": 0},
-            "inference": {"tta": {"views": ["original", "tail", "normalized"]}}, "tracking": "none"}
+    base = {
+        "task": {"type": "classification"},
+        "data": {"train_file": "train.csv", "max_length": 16, "validation_split": 0.3},
+        "model": {"name_or_path": str(model)},
+        "training": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 8,
+            "logging_steps": 1,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "load_best_model_at_end": False,
+            "warmup_steps": 0,
+        },
+        "inference": {"tta": {"views": ["original", "tail", "normalized"]}},
+        "tracking": "none",
+    }
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    spec = {"name": "e2e", "base": "base.yaml", "output_dir": "experiments", "tta": {"enabled": True}, "max_parallel": 2,
-            "variants": [{"name": "lr-high", "overrides": {"training.learning_rate": 5e-3}},
-                         {"name": "lr-low", "overrides": {"training.learning_rate": 1e-3, "training.seed": 7}},
-                         {"name": "broken", "overrides": {"model.name_or_path": str(tmp_path / "no-such-model")}}]}
+    spec = {
+        "name": "e2e",
+        "base": "base.yaml",
+        "output_dir": "experiments",
+        "tta": {"enabled": True},
+        "max_parallel": 2,
+        "variants": [
+            {"name": "lr-high", "overrides": {"training.learning_rate": 5e-3}},
+            {"name": "lr-low", "overrides": {"training.learning_rate": 1e-3, "training.seed": 7}},
+            {"name": "broken", "overrides": {"model.name_or_path": str(tmp_path / "no-such-model")}},
+        ],
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
     runner = CliRunner()
     result = runner.invoke(app, ["experiment", "exp.yaml"])

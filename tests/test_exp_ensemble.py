@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from exp_support import LABELS, noisy_probs, write_experiment
 
+from exp_support import LABELS, noisy_probs, write_experiment
 from tunelab.experiments import ensemble_math as em
 from tunelab.experiments.ensemble import ensemble_command
 from tunelab.experiments.scoring import classification_scores
@@ -77,7 +77,9 @@ def test_ensemble_command_reports_against_best_single_and_writes_submission(tmp_
     # The validation predictions of the chosen method score what ensemble.json says.
     rows = [json.loads(x) for x in (exp / "ensemble" / "validation.jsonl").read_text().splitlines()]
     gold = [json.loads(x)["label"] for x in (exp / "runs/strong/predictions/validation.jsonl").read_text().splitlines()]
-    assert classification_scores(gold, [r["prediction"] for r in rows])["macro_f1"] == pytest.approx(report["ensemble_score"])
+    assert classification_scores(gold, [r["prediction"] for r in rows])["macro_f1"] == pytest.approx(
+        report["ensemble_score"]
+    )
 
 
 def test_ensemble_single_method_and_errors(tmp_path):

@@ -10,23 +10,34 @@ import subprocess
 
 import numpy as np
 import pytest
-from exp_support import write_experiment, write_run
 from typer.testing import CliRunner
 
+from exp_support import write_experiment, write_run
 from tunelab.cli import app
 from tunelab.experiments.ensemble import ensemble_command
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 IMG_RE = re.compile(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 # Written into a copy of the page: the browser reports each image's decoded size into the DOM.
-PROBE = ("<script>window.addEventListener('load',function(){var o=[];document.querySelectorAll('img')"
-         ".forEach(function(i){o.push(i.alt+':'+i.naturalWidth+'x'+i.naturalHeight)});"
-         "var p=document.createElement('pre');p.id='probe';p.textContent=o.join(';');document.body.appendChild(p);});</script>")
+PROBE = (
+    "<script>window.addEventListener('load',function(){var o=[];document.querySelectorAll('img')"
+    ".forEach(function(i){o.push(i.alt+':'+i.naturalWidth+'x'+i.naturalHeight)});"
+    "var p=document.createElement('pre');p.id='probe';p.textContent=o.join(';');document.body.appendChild(p);});</script>"
+)
 
 
 def _chromium(args: list[str], tmp_path) -> subprocess.CompletedProcess:
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    base = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     return subprocess.run(base + args, capture_output=True, text=True, timeout=120)
 
 
@@ -45,7 +56,9 @@ def test_run_report_has_every_section_and_no_external_resources(tmp_path):
     for title in ("Configuration", "Data", "Training curves", "Metrics", "Doctor findings"):
         assert f"<h2>{title}</h2>" in html
     images = _images(html)
-    assert {"loss", "learning_rate", "throughput", "confusion_matrix", "label_distribution", "length_histogram"} <= set(images)
+    assert {"loss", "learning_rate", "throughput", "confusion_matrix", "label_distribution", "length_histogram"} <= set(
+        images
+    )
     assert all(png.startswith(b"\x89PNG") and len(png) > 2000 for png in images.values())
     assert not re.search(r'(src|href)="(https?:|//)', html)  # offline: nothing fetched
     assert "labels are imbalanced" in html and "8.0% of training rows" in html

@@ -67,8 +67,13 @@ def setup(tmp_path, monkeypatch):
         return [sys.executable, str(script), str(cfg_path), str(run_dir)]
 
     def spec(variants, **extra):
-        base = {"task": {"type": "classification"}, "data": {"train_file": "train.csv"}, "model": {"name_or_path": "ok"},
-                "training": {"max_steps": 1}, "tracking": "none"}
+        base = {
+            "task": {"type": "classification"},
+            "data": {"train_file": "train.csv"},
+            "model": {"name_or_path": "ok"},
+            "training": {"max_steps": 1},
+            "tracking": "none",
+        }
         doc = {"name": "exp", "base": base, "output_dir": "out", "variants": variants, **extra}
         path = tmp_path / "exp.yaml"
         path.write_text(yaml.safe_dump(doc))
@@ -87,11 +92,16 @@ def _exp(tmp_path):
 
 def test_failures_are_isolated_recorded_and_explained(setup, tmp_path):
     argv, spec, _ = setup
-    path = spec([{"name": "good", "overrides": {}},
-                 {"name": "oom", "overrides": {"model.name_or_path": "crash"}},
-                 {"name": "killed", "overrides": {"model.name_or_path": "killed"}},
-                 {"name": "baddata", "overrides": {"model.name_or_path": "usererror"}},
-                 {"name": "typo", "overrides": {"training.learning_rat": 0.1}}], max_parallel=2)
+    path = spec(
+        [
+            {"name": "good", "overrides": {}},
+            {"name": "oom", "overrides": {"model.name_or_path": "crash"}},
+            {"name": "killed", "overrides": {"model.name_or_path": "killed"}},
+            {"name": "baddata", "overrides": {"model.name_or_path": "usererror"}},
+            {"name": "typo", "overrides": {"training.learning_rat": 0.1}},
+        ],
+        max_parallel=2,
+    )
     experiment_command(path, only=[], overrides=[], argv_fn=argv)
     runs = _exp(tmp_path)["runs"]
     assert runs["good"]["status"] == "ok"
@@ -100,7 +110,11 @@ def test_failures_are_isolated_recorded_and_explained(setup, tmp_path):
     assert "CUDA out of memory" in oom["error"]["message"] and "loading..." in oom["log_tail"]
     assert oom["doctor_finding"]["id"] == "gpu-memory"
     assert runs["killed"]["error"]["class"] == "Killed(SIGKILL)"
-    assert runs["baddata"]["error"] == {"class": "DataError", "message": "train.csv:3:text: empty text", "hint": "fill it"}
+    assert runs["baddata"]["error"] == {
+        "class": "DataError",
+        "message": "train.csv:3:text: empty text",
+        "hint": "fill it",
+    }
     typo = runs["typo"]
     assert typo["error"]["class"] == "ConfigError" and "did you mean training.learning_rate" in typo["error"]["message"]
     summary = json.loads((tmp_path / "out/exp/summary.json").read_text())
@@ -150,8 +164,10 @@ def test_kfold_oof_and_test_combination(setup, tmp_path):
     oof = [json.loads(x) for x in (tmp_path / "out/exp/oof/m1.jsonl").read_text().splitlines()]
     assert len({r["id"] for r in oof}) == 36  # every fold's validation rows once
     test = [json.loads(x) for x in (tmp_path / "out/exp/test/m1.jsonl").read_text().splitlines()]
-    fold_probs = [json.loads((tmp_path / f"out/exp/runs/m1-fold{f}/predictions/test.jsonl").read_text().splitlines()[0])["probs"]
-                  for f in range(3)]
+    fold_probs = [
+        json.loads((tmp_path / f"out/exp/runs/m1-fold{f}/predictions/test.jsonl").read_text().splitlines()[0])["probs"]
+        for f in range(3)
+    ]
     assert test[0]["probs"] == pytest.approx([sum(p[j] for p in fold_probs) / 3 for j in range(3)], abs=1e-5)
     from tunelab.experiments.ensemble import ensemble_command
 
@@ -177,7 +193,10 @@ def test_spec_errors_are_one_line_with_did_you_mean(tmp_path):
 def test_error_parsing_from_logs(tmp_path):
     tail = "Traceback (most recent call last):\n  File x\ntorch.OutOfMemoryError: CUDA out of memory. Tried 20 GiB\n"
     assert parse_error_line(tail) == {"class": "OutOfMemoryError", "message": "CUDA out of memory. Tried 20 GiB"}
-    assert parse_error_line("UserWarning: meh\nerror: data.csv:2: bad\nhint: fix") == {"class": "TunelabError", "message": "data.csv:2: bad"}
+    assert parse_error_line("UserWarning: meh\nerror: data.csv:2: bad\nhint: fix") == {
+        "class": "TunelabError",
+        "message": "data.csv:2: bad",
+    }
     assert classify_failure(-9, "", tmp_path / "none.json")["class"] == "Killed(SIGKILL)"
     assert classify_failure(3, "no clue", tmp_path / "none.json")["class"] == "UnknownError"
 

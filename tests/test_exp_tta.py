@@ -43,9 +43,11 @@ def test_decode_settings_are_distinct_and_counted():
 
 
 def test_consensus_picks_the_candidate_closest_to_the_others():
-    cands = [["they meet at noon", "a b c"],
-             ["they will meet at noon today", "x y z"],
-             ["completely unrelated words here", "a b d"]]
+    cands = [
+        ["they meet at noon", "a b c"],
+        ["they will meet at noon today", "x y z"],
+        ["completely unrelated words here", "a b d"],
+    ]
     chosen, picks = consensus_pick(cands, {"tokenizer": "whitespace"})
     assert picks == [0, 0] or picks == [1, 0]
     assert chosen[1] == "a b c"
@@ -62,8 +64,11 @@ def test_verdict_states_the_direction():
 
 def _write_gen_run(run_dir: Path, name: str, preds: list[str], refs: list[str]) -> None:
     run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(json.dumps({"name": name, "task": {"type": "summarization"},
-                                                     "evaluation": {"rouge": {"tokenizer": "whitespace"}}}))
+    (run_dir / "config.yaml").write_text(
+        json.dumps(
+            {"name": name, "task": {"type": "summarization"}, "evaluation": {"rouge": {"tokenizer": "whitespace"}}}
+        )
+    )
     (run_dir / "run.json").write_text(json.dumps({"name": name, "run_format": 1}))
     (run_dir / "predictions").mkdir()
     rows = [json.dumps({"id": str(i), "prediction": p, "reference": r}) for i, (p, r) in enumerate(zip(preds, refs))]
@@ -74,14 +79,21 @@ def test_summarization_ensemble_consensus_and_best_single(tmp_path):
     from tunelab.experiments.ensemble import ensemble_command
 
     refs = ["they meet at noon", "the parcel is late", "reset the password"]
-    runs = {"a": ["they meet at noon", "parcel late", "unrelated"],
-            "b": ["they will meet at noon", "the parcel is late", "reset password"],
-            "c": ["noon meeting", "nothing here", "reset the password now"]}
+    runs = {
+        "a": ["they meet at noon", "parcel late", "unrelated"],
+        "b": ["they will meet at noon", "the parcel is late", "reset password"],
+        "c": ["noon meeting", "nothing here", "reset the password now"],
+    }
     for name, preds in runs.items():
         _write_gen_run(tmp_path / "runs" / name, name, preds, refs)
-    exp = {"format": 1, "name": "gen", "task": "summarization", "kfold": None,
-           "variants": [{"name": n} for n in runs],
-           "runs": {n: {"name": n, "status": "ok", "run_dir": f"runs/{n}", "variant": n} for n in runs}}
+    exp = {
+        "format": 1,
+        "name": "gen",
+        "task": "summarization",
+        "kfold": None,
+        "variants": [{"name": n} for n in runs],
+        "runs": {n: {"name": n, "status": "ok", "run_dir": f"runs/{n}", "variant": n} for n in runs},
+    }
     (tmp_path / "experiment.json").write_text(json.dumps(exp))
     report = ensemble_command(tmp_path)
     assert set(report["methods"]) == {"consensus", "best"}

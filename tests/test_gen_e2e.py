@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from gen_support import dialogue_frame, sft_frame
-from tiny import tiny_model_dir
 from typer.testing import CliRunner
 
+from gen_support import dialogue_frame, sft_frame
+from tiny import tiny_model_dir
 from tunelab.cli import app
 
 pytestmark = pytest.mark.slow
@@ -40,11 +40,24 @@ def write_config(root: Path, model_dir: Path, files: dict[str, Path], task: dict
         "name": "gen-e2e",
         "output_dir": str(root / "runs"),
         "task": task,
-        "data": {"train_file": str(files["train"]), "test_file": str(files["test"]), "max_length": 64,
-                 "validation_split": 0.25, "cache_dir": str(root / "cache")},
+        "data": {
+            "train_file": str(files["train"]),
+            "test_file": str(files["test"]),
+            "max_length": 64,
+            "validation_split": 0.25,
+            "cache_dir": str(root / "cache"),
+        },
         "model": {"name_or_path": str(model_dir)},
-        "training": {"max_steps": 4, "per_device_train_batch_size": 8, "per_device_eval_batch_size": 8, "logging_steps": 2,
-                     "learning_rate": 5e-3, "warmup_steps": 0, "eval_strategy": "no", "save_strategy": "no"},
+        "training": {
+            "max_steps": 4,
+            "per_device_train_batch_size": 8,
+            "per_device_eval_batch_size": 8,
+            "logging_steps": 2,
+            "learning_rate": 5e-3,
+            "warmup_steps": 0,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+        },
         "inference": {"batch_size": 4, "generation": {"max_new_tokens": 8}},
         "tracking": "none",
         "doctor": {"enabled": False},
@@ -70,10 +83,15 @@ def test_bart_summarization_train_predict_rouge(tmp_path):
     files = write_files(tmp_path / "data", dialogue_frame(24), "summary")
     model = tiny_model_dir(tmp_path / "models", "bart", head="seq2seq")
     # eval + save by steps with load-best: checkpoints are picked by eval loss (ROUGE needs generation)
-    config = write_config(tmp_path, model, files, {"type": "summarization"},
-                          training={"eval_strategy": "steps", "eval_steps": 2, "save_strategy": "steps", "save_steps": 2},
-                          inference={"id_column": "id", "prediction_column": "summary"},
-                          evaluation={"rouge": {"tokenizer": "kiwi"}})
+    config = write_config(
+        tmp_path,
+        model,
+        files,
+        {"type": "summarization"},
+        training={"eval_strategy": "steps", "eval_steps": 2, "save_strategy": "steps", "save_steps": 2},
+        inference={"id_column": "id", "prediction_column": "summary"},
+        evaluation={"rouge": {"tokenizer": "kiwi"}},
+    )
     invoke("train", str(config))
     run = only_run(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
@@ -96,9 +114,14 @@ def test_bart_summarization_train_predict_rouge(tmp_path):
 def test_causal_lora_chat_template_summarization(tmp_path):
     files = write_files(tmp_path / "data", dialogue_frame(24), "summary")
     model = tiny_model_dir(tmp_path / "models", "qwen3", head="causal", chat_template=True)
-    config = write_config(tmp_path, model, files, {"type": "summarization", "system_prompt": "Summarize."},
-                          model={"lora": {"enabled": True, "r": 4, "alpha": 8}},
-                          inference={"prediction_column": "summary"})
+    config = write_config(
+        tmp_path,
+        model,
+        files,
+        {"type": "summarization", "system_prompt": "Summarize."},
+        model={"lora": {"enabled": True, "r": 4, "alpha": 8}},
+        inference={"prediction_column": "summary"},
+    )
     invoke("train", str(config))
     run = only_run(tmp_path)
     assert (run / "model" / "adapter_config.json").is_file()  # adapters saved with the run
@@ -116,10 +139,14 @@ def test_causal_lora_chat_template_summarization(tmp_path):
 def test_sft_instruction_classification_always_returns_a_label(tmp_path):
     files = write_files(tmp_path / "data", sft_frame(24), "response")
     model = tiny_model_dir(tmp_path / "models", "llama", head="causal")
-    config = write_config(tmp_path, model, files, {"type": "sft", "label_set": ["spam", "ham"],
-                                                   "prompt_template": "spam or ham?\n{instruction}\nAnswer:"},
-                          model={"lora": {"enabled": True, "r": 4, "target_modules": "all-linear"}},
-                          inference={"prediction_column": "label", "generation": {"max_new_tokens": 3}})
+    config = write_config(
+        tmp_path,
+        model,
+        files,
+        {"type": "sft", "label_set": ["spam", "ham"], "prompt_template": "spam or ham?\n{instruction}\nAnswer:"},
+        model={"lora": {"enabled": True, "r": 4, "target_modules": "all-linear"}},
+        inference={"prediction_column": "label", "generation": {"max_new_tokens": 3}},
+    )
     invoke("train", str(config))
     run = only_run(tmp_path)
     val = json.loads((run / "metrics.json").read_text())["validation"]

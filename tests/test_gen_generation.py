@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tiny import make_tokenizer, tiny_model_dir
 
+from tiny import make_tokenizer, tiny_model_dir
 from tunelab.config.schema import GenerationConfig as Settings
 from tunelab.inference.generation import build_generation_config, clean_text, generate_from_ids
 
@@ -55,8 +55,19 @@ def test_encoder_decoder_generation_in_input_order(tmp_path):
 
 def test_all_settings_reach_the_generation_config(tmp_path):
     model, tok = _causal(tmp_path)
-    s = Settings(max_new_tokens=11, min_new_tokens=2, num_beams=3, do_sample=True, temperature=0.7, top_p=0.9, top_k=7,
-                 repetition_penalty=1.3, length_penalty=0.5, no_repeat_ngram_size=2, early_stopping=True)
+    s = Settings(
+        max_new_tokens=11,
+        min_new_tokens=2,
+        num_beams=3,
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.9,
+        top_k=7,
+        repetition_penalty=1.3,
+        length_penalty=0.5,
+        no_repeat_ngram_size=2,
+        early_stopping=True,
+    )
     g = build_generation_config(s, model, tok)
     assert (g.max_new_tokens, g.min_new_tokens, g.num_beams, g.do_sample) == (11, 2, 3, True)
     assert (g.temperature, g.top_p, g.top_k) == (0.7, 0.9, 7)

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 import torch
+
 from gen_support import dialogue_frame, make_config
 from tiny import tiny_model_dir
-
 from tunelab.errors import ConfigError, DeviceError
 
 
@@ -19,7 +19,9 @@ def _setup(tmp_path, model_type="llama", head="causal", lora=None, **sections):
 
     model_dir = tiny_model_dir(tmp_path, model_type, head=head)
     lora = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, **(lora or {})}
-    cfg = make_config(tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv", model={"lora": lora}, **sections)
+    cfg = make_config(
+        tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv", model={"lora": lora}, **sections
+    )
     plan = decide_plan(cfg)
     tok = load_tokenizer(cfg)
     task = task_from_config(cfg)
@@ -30,8 +32,12 @@ def _train(tmp_path, cfg, plan, tok, task, model):
     from datasets import Dataset
 
     frame = dialogue_frame(8)
-    ds = Dataset.from_pandas(frame).map(lambda b: task.tokenize(b, tok), batched=True, remove_columns=list(frame.columns))
-    trainer = task.build_trainer(cfg=cfg, plan=plan, model=model, tokenizer=tok, train_dataset=ds, output_dir=tmp_path / "ck")
+    ds = Dataset.from_pandas(frame).map(
+        lambda b: task.tokenize(b, tok), batched=True, remove_columns=list(frame.columns)
+    )
+    trainer = task.build_trainer(
+        cfg=cfg, plan=plan, model=model, tokenizer=tok, train_dataset=ds, output_dir=tmp_path / "ck"
+    )
     trainer.train()
     return trainer
 
@@ -103,8 +109,13 @@ def test_quantization_on_cpu_fails_with_a_clear_message(tmp_path):
 
     model_dir = tiny_model_dir(tmp_path, "llama", head="causal")
     for quant in ({"load_in_4bit": True}, {"load_in_8bit": True}):
-        cfg = make_config(tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv",
-                          model={"quantization": quant, "lora": {"enabled": True}})
+        cfg = make_config(
+            tmp_path,
+            model_dir,
+            {"type": "summarization"},
+            tmp_path / "x.csv",
+            model={"quantization": quant, "lora": {"enabled": True}},
+        )
         with pytest.raises(DeviceError, match="needs a CUDA GPU with bitsandbytes"):
             decide_plan(cfg)
 
@@ -115,7 +126,9 @@ def test_quantization_config_on_a_gpu_plan(tmp_path):
     from tunelab.runtime.plan import decide_plan
 
     model_dir = tiny_model_dir(tmp_path, "llama", head="causal")
-    cfg = make_config(tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv", model={"lora": {"enabled": True}})
+    cfg = make_config(
+        tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv", model={"lora": {"enabled": True}}
+    )
     cpu_plan = decide_plan(cfg)
     cfg.model.quantization.load_in_4bit = True
     gpu_plan = dataclasses.replace(cpu_plan, device="cuda", qlora_compute_dtype="bfloat16")
@@ -152,7 +165,9 @@ def test_quantized_without_lora_is_a_config_error(tmp_path):
 
 
 def test_gradient_checkpointing_with_lora_still_trains_adapters(tmp_path):
-    cfg, plan, tok, task = _setup(tmp_path, training={"max_steps": 2, "learning_rate": 1e-2, "gradient_checkpointing": True})
+    cfg, plan, tok, task = _setup(
+        tmp_path, training={"max_steps": 2, "learning_rate": 1e-2, "gradient_checkpointing": True}
+    )
     assert plan.gradient_checkpointing
     model = task.build_model(cfg, plan, tok)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from gen_support import make_config
 from tiny import tiny_model_dir
-
 from tunelab.errors import DeviceError
 
 
@@ -17,8 +17,13 @@ def test_offload_goes_into_the_run_dir_and_the_plan_is_reported(tmp_path, capsys
 
     model_dir = tiny_model_dir(tmp_path, "llama", head="causal")
     # 60 KB of "CPU" for a ~250 KB model: part stays in memory, the rest is offloaded to disk.
-    cfg = make_config(tmp_path, model_dir, {"type": "summarization"}, tmp_path / "x.csv",
-                      model={"device_map": "auto", "max_memory": {"cpu": "60KB"}})
+    cfg = make_config(
+        tmp_path,
+        model_dir,
+        {"type": "summarization"},
+        tmp_path / "x.csv",
+        model={"device_map": "auto", "max_memory": {"cpu": "60KB"}},
+    )
     plan, tok, task = decide_plan(cfg), load_tokenizer(cfg), task_from_config(cfg)
     run_dir = tmp_path / "run"
     model = task.build_model(cfg, plan, tok, run_dir=run_dir)
@@ -37,7 +42,9 @@ def test_offload_goes_into_the_run_dir_and_the_plan_is_reported(tmp_path, capsys
 def test_max_memory_without_device_map_is_refused(tmp_path):
     from tunelab.models.placement import placement_kwargs
 
-    cfg = make_config(tmp_path, tmp_path, {"type": "summarization"}, tmp_path / "x.csv", model={"max_memory": {"cpu": "1GB"}})
+    cfg = make_config(
+        tmp_path, tmp_path, {"type": "summarization"}, tmp_path / "x.csv", model={"max_memory": {"cpu": "1GB"}}
+    )
     with pytest.raises(DeviceError, match="device_map"):
         placement_kwargs(cfg, tmp_path)
 
@@ -45,8 +52,13 @@ def test_max_memory_without_device_map_is_refused(tmp_path):
 def test_placement_kwargs_map_gpu_indices(tmp_path):
     from tunelab.models.placement import placement_kwargs
 
-    cfg = make_config(tmp_path, tmp_path, {"type": "summarization"}, tmp_path / "x.csv",
-                      model={"device_map": "auto", "max_memory": {"0": "20GiB", "cpu": "60GiB"}})
+    cfg = make_config(
+        tmp_path,
+        tmp_path,
+        {"type": "summarization"},
+        tmp_path / "x.csv",
+        model={"device_map": "auto", "max_memory": {"0": "20GiB", "cpu": "60GiB"}},
+    )
     kw = placement_kwargs(cfg, tmp_path / "run")
     assert kw["max_memory"] == {0: "20GiB", "cpu": "60GiB"}
     assert kw["offload_folder"] == str(tmp_path / "run" / "offload")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
+
 from gen_support import dialogue_frame, make_config
 from tiny import make_tokenizer, tiny_model_dir
-
 from tunelab.tasks.prompting import PromptSpec, causal_example, seq2seq_example
 
 SPEC = PromptSpec("Summarize the dialogue.\n\n{input}\n\nSummary:", "dialogue", "input", None, False)
-ROW = {"id": 1, "dialogue": "#Person1#: 내일 뭐 해? #Person2#: 친구랑 영화 보기로 했어", "summary": "두 사람이 약속을 정했다"}
+ROW = {
+    "id": 1,
+    "dialogue": "#Person1#: 내일 뭐 해? #Person2#: 친구랑 영화 보기로 했어",
+    "summary": "두 사람이 약속을 정했다",
+}
 
 
 def _example(tok, spec=SPEC, max_length=96, side="right", target="두 사람이 약속을 정했다"):
@@ -93,9 +97,13 @@ def test_trainer_batches_keep_completion_only_labels_with_pad_eq_eos(tmp_path):
     tok = load_tokenizer(cfg)
     assert tok.pad_token_id == tok.eos_token_id
     task = task_from_config(cfg)
-    ds = Dataset.from_pandas(frame).map(lambda b: task.tokenize(b, tok), batched=True, remove_columns=list(frame.columns))
+    ds = Dataset.from_pandas(frame).map(
+        lambda b: task.tokenize(b, tok), batched=True, remove_columns=list(frame.columns)
+    )
     model = task.build_model(cfg, plan, tok)
-    trainer = task.build_trainer(cfg=cfg, plan=plan, model=model, tokenizer=tok, train_dataset=ds, output_dir=tmp_path / "ck")
+    trainer = task.build_trainer(
+        cfg=cfg, plan=plan, model=model, tokenizer=tok, train_dataset=ds, output_dir=tmp_path / "ck"
+    )
     assert any(c.__name__ == "SFTTrainer" for c in type(trainer).__mro__)
     batch = next(iter(trainer.get_train_dataloader()))
     labels, mask = batch["labels"], batch["attention_mask"]
@@ -111,5 +119,7 @@ def test_trainer_batches_keep_completion_only_labels_with_pad_eq_eos(tmp_path):
     out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")})
     logits = out.logits[:, :-1].float()
     target = labels[:, 1:]
-    manual = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100)
+    manual = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100
+    )
     assert out.loss.item() == pytest.approx(manual.item(), rel=1e-5)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from gen_support import make_config, sft_frame
 from tiny import tiny_model_dir
-
 from tunelab.tasks.sft import normalize_label
 
 
@@ -21,7 +21,9 @@ def _sft(tmp_path, model_type="llama", head="causal", label_set=("spam", "ham"),
     task_cfg = {"type": "sft", "prompt_template": "Answer spam or ham.\n{instruction}\nAnswer:"}
     if label_set:
         task_cfg["label_set"] = list(label_set)
-    cfg = make_config(tmp_path, model_dir, task_cfg, tmp_path / "x.csv", inference={"generation": {"max_new_tokens": 3}})
+    cfg = make_config(
+        tmp_path, model_dir, task_cfg, tmp_path / "x.csv", inference={"generation": {"max_new_tokens": 3}}
+    )
     auto = AutoModelForSeq2SeqLM if head == "seq2seq" else AutoModelForCausalLM
     return cfg, decide_plan(cfg), load_tokenizer(cfg), task_from_config(cfg), auto.from_pretrained(model_dir)
 
@@ -33,7 +35,9 @@ def test_normalize_label():
     assert normalize_label("not spam") == "not spam"
 
 
-@pytest.mark.parametrize("model_type,head,chat", [("llama", "causal", False), ("qwen3", "causal", True), ("bart", "seq2seq", False)])
+@pytest.mark.parametrize(
+    "model_type,head,chat", [("llama", "causal", False), ("qwen3", "causal", True), ("bart", "seq2seq", False)]
+)
 def test_predictions_are_always_in_the_label_set(tmp_path, model_type, head, chat):
     cfg, plan, tok, task, model = _sft(tmp_path, model_type, head, chat_template=chat)
     frame = sft_frame(6)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from gen_support import dialogue_frame
-from tiny import tiny_model_dir
 from typer.testing import CliRunner
 
+from gen_support import dialogue_frame
+from tiny import tiny_model_dir
 from tunelab.cli import app
 
 pytestmark = pytest.mark.slow
@@ -31,14 +31,23 @@ def train(root: Path, model_type: str, head: str, **model: object) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     dialogue_frame(16).to_csv(root / "train.csv", index=False)
     cfg = {
-        "name": f"sub-{model_type}", "output_dir": str(root / "runs"),
+        "name": f"sub-{model_type}",
+        "output_dir": str(root / "runs"),
         "task": {"type": "summarization"},
         "data": {"train_file": str(root / "train.csv"), "max_length": 64, "cache_dir": str(root / "cache")},
         "model": {"name_or_path": str(tiny_model_dir(root / "models", model_type, head=head)), **model},
-        "training": {"max_steps": 2, "per_device_train_batch_size": 8, "learning_rate": 5e-3, "logging_steps": 1,
-                     "warmup_steps": 0, "eval_strategy": "no", "save_strategy": "no"},
+        "training": {
+            "max_steps": 2,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 5e-3,
+            "logging_steps": 1,
+            "warmup_steps": 0,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+        },
         "inference": {"batch_size": 4, "generation": {"max_new_tokens": 6}},
-        "tracking": "none", "doctor": {"enabled": False},
+        "tracking": "none",
+        "doctor": {"enabled": False},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     invoke("train", str(root / "config.yaml"))
@@ -53,16 +62,34 @@ def test_predict_writes_a_submission_with_the_configured_columns(tmp_path):
     test.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "sub" / "submission.csv"
     out.parent.mkdir()
-    invoke("predict", str(run), "--input", str(tmp_path / "test.csv"), "--output", str(out),
-           "--set", "inference.id_column=fname", "--set", "inference.prediction_column=summary")
+    invoke(
+        "predict",
+        str(run),
+        "--input",
+        str(tmp_path / "test.csv"),
+        "--output",
+        str(out),
+        "--set",
+        "inference.id_column=fname",
+        "--set",
+        "inference.prediction_column=summary",
+    )
     sub = pd.read_csv(out, keep_default_na=False)  # a 2-step model may produce empty summaries
     assert list(sub.columns) == ["fname", "summary"]
     assert sub["fname"].tolist() == test["fname"].tolist()
     assert [p.name for p in out.parent.iterdir()] == ["submission.csv"]  # no temp file left behind
 
     # the default names (id, prediction) when nothing is configured; JSONL by suffix
-    invoke("predict", str(run), "--input", str(tmp_path / "test.csv"), "--output", str(tmp_path / "p.jsonl"),
-           "--set", "inference.id_column=fname")
+    invoke(
+        "predict",
+        str(run),
+        "--input",
+        str(tmp_path / "test.csv"),
+        "--output",
+        str(tmp_path / "p.jsonl"),
+        "--set",
+        "inference.id_column=fname",
+    )
     rows = pd.read_json(tmp_path / "p.jsonl", lines=True)
     assert list(rows.columns) == ["fname", "prediction"] and rows["fname"].tolist() == test["fname"].tolist()
 

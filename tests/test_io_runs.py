@@ -40,8 +40,15 @@ def test_read_jsonl_skips_torn_last_line(tmp_path):
 
 
 def _cfg(tmp_path):
-    return validate_config({"name": "demo", "output_dir": str(tmp_path / "runs"), "task": {"type": "classification"},
-                            "data": {"train_file": "x"}, "model": {"name_or_path": "m"}})
+    return validate_config(
+        {
+            "name": "demo",
+            "output_dir": str(tmp_path / "runs"),
+            "task": {"type": "classification"},
+            "data": {"train_file": "x"},
+            "model": {"name_or_path": "m"},
+        }
+    )
 
 
 def test_run_dirs_are_unique_and_loadable(tmp_path):

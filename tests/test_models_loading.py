@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from tiny import make_tokenizer, tiny_model_dir
 
+from tiny import make_tokenizer, tiny_model_dir
 from tunelab.config import validate_config
 from tunelab.errors import ModelError
 from tunelab.models.families import FAMILIES, family_of
@@ -14,8 +14,13 @@ from tunelab.models.tokenizer import ADDED_PAD_TOKEN, apply_pad_policy
 
 
 def _cfg(path, **model):
-    return validate_config({"task": {"type": "classification"}, "data": {"train_file": "unused.csv"},
-                            "model": {"name_or_path": str(path), **model}})
+    return validate_config(
+        {
+            "task": {"type": "classification"},
+            "data": {"train_file": "unused.csv"},
+            "model": {"name_or_path": str(path), **model},
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------ pad policy
@@ -44,8 +49,13 @@ def test_load_tokenizer_applies_config(tmp_path):
     from tunelab.models.tokenizer import load_tokenizer
 
     path = tiny_model_dir(tmp_path, "qwen3", head="causal", pad=False)
-    cfg = validate_config({"task": {"type": "classification"}, "model": {"name_or_path": str(path)},
-                           "data": {"train_file": "x.csv", "truncation_side": "left"}})
+    cfg = validate_config(
+        {
+            "task": {"type": "classification"},
+            "model": {"name_or_path": str(path)},
+            "data": {"train_file": "x.csv", "truncation_side": "left"},
+        }
+    )
     tok = load_tokenizer(cfg)
     assert tok.pad_token == ADDED_PAD_TOKEN and tok.pad_token_id != tok.eos_token_id
     assert tok.truncation_side == "left" and tok.padding_side == "right"
@@ -175,14 +185,23 @@ def test_a_fresh_head_is_initialised_the_same_in_every_run(tmp_path):
     config started from different classification heads (different loss curves, same seed)."""
     import torch
 
+    from tunelab.models.tokenizer import load_tokenizer
     from tunelab.runtime.plan import Capabilities, decide_plan
     from tunelab.tasks.base import build_seeded_model, task_from_config
-    from tunelab.models.tokenizer import load_tokenizer
 
     path = tiny_model_dir(tmp_path, "bert", head="base")
     cfg = _cfg(path)
-    plan = decide_plan(cfg, Capabilities(device="cpu", device_name="cpu", cuda_capability=None, bf16_supported=False,
-                                         device_memory_bytes=None, cpu_count=2))
+    plan = decide_plan(
+        cfg,
+        Capabilities(
+            device="cpu",
+            device_name="cpu",
+            cuda_capability=None,
+            bf16_supported=False,
+            device_memory_bytes=None,
+            cpu_count=2,
+        ),
+    )
     task = task_from_config(cfg, ["a", "b", "c"])
     heads = []
     for _ in range(2):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tiny import tiny_model_dir
 from typer.testing import CliRunner
 
+from tiny import tiny_model_dir
 from tunelab.cli import app
 
 LABELS = {
@@ -20,7 +20,12 @@ LABELS = {
     "login": ["I cannot log in", "please reset my password", "my account is locked"],
     "shipping": ["where is my parcel", "the delivery is late", "my package has not arrived"],
 }
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 def make_data(root: Path, n: int = 72, seed: int = 0) -> dict[str, Path]:
@@ -28,7 +33,13 @@ def make_data(root: Path, n: int = 72, seed: int = 0) -> dict[str, Path]:
     rows = []
     for i in range(n):
         label = list(LABELS)[i % 3]
-        rows.append({"id": f"r{i:03d}", "text": f"{rng.choice(LABELS[label])} {rng.choice(['', 'today', 'now', 'thanks'])} {i}", "label": label})
+        rows.append(
+            {
+                "id": f"r{i:03d}",
+                "text": f"{rng.choice(LABELS[label])} {rng.choice(['', 'today', 'now', 'thanks'])} {i}",
+                "label": label,
+            }
+        )
     root.mkdir(parents=True, exist_ok=True)
     paths = {"train": root / "train.csv", "test": root / "test.csv", "labelled": root / "labelled.csv"}
     pd.DataFrame(rows).to_csv(paths["train"], index=False)
@@ -44,11 +55,21 @@ def write_config(root: Path, model: Path, data: dict[str, Path], **sections) -> 
         "name": "e2e",
         "output_dir": str(root / "runs"),
         "task": {"type": "classification"},
-        "data": {"train_file": str(data["train"]), "test_file": str(data["test"]), "max_length": 32,
-                 "validation_split": 0.25, "cache_dir": str(root / "cache")},
+        "data": {
+            "train_file": str(data["train"]),
+            "test_file": str(data["test"]),
+            "max_length": 32,
+            "validation_split": 0.25,
+            "cache_dir": str(root / "cache"),
+        },
         "model": {"name_or_path": str(model)},
-        "training": {"num_train_epochs": 2, "per_device_train_batch_size": 8, "logging_steps": 2, "learning_rate": 2e-3,
-                     "warmup_steps": 0},
+        "training": {
+            "num_train_epochs": 2,
+            "per_device_train_batch_size": 8,
+            "logging_steps": 2,
+            "learning_rate": 2e-3,
+            "warmup_steps": 0,
+        },
         "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "e2e"},
     }
     for key, value in sections.items():
@@ -88,10 +109,23 @@ def bert_run(tmp_path_factory):
 @pytest.mark.slow
 def test_train_writes_the_run_directory(bert_run):
     run = bert_run["run"]
-    for name in ("config.yaml", "run.json", "data_manifest.json", "runtime_plan.json", "preflight.json", "metrics.json",
-                 "history.jsonl", "confusion_matrix.json", "confusion_matrix.png", "model/config.json",
-                 "model/model.safetensors", "model/tokenizer.json", "model/labels.json",
-                 "predictions/validation.jsonl", "predictions/test.jsonl"):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "data_manifest.json",
+        "runtime_plan.json",
+        "preflight.json",
+        "metrics.json",
+        "history.jsonl",
+        "confusion_matrix.json",
+        "confusion_matrix.png",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "model/labels.json",
+        "predictions/validation.jsonl",
+        "predictions/test.jsonl",
+    ):
         assert (run / name).is_file(), name
     # --set reached the saved config
     assert yaml.safe_load((run / "config.yaml").read_text())["training"]["learning_rate"] == 0.003
@@ -135,7 +169,10 @@ def test_predict_writes_input_order_with_top_k(bert_run, tmp_path):
     assert set(pred["prediction"]) <= set(LABELS)
     # JSONL by suffix, with the full probability vector
     out_jsonl = tmp_path / "pred.jsonl"
-    assert invoke("predict", str(bert_run["run"]), "-i", str(bert_run["data"]["test"]), "-o", str(out_jsonl)).exit_code == 0
+    assert (
+        invoke("predict", str(bert_run["run"]), "-i", str(bert_run["data"]["test"]), "-o", str(out_jsonl)).exit_code
+        == 0
+    )
     rows = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
     assert [r["id"] for r in rows] == src["id"].tolist() and len(rows[0]["probs"]) == 3
 
@@ -243,8 +280,9 @@ def test_decoder_classifier_with_added_pad_and_no_tracking(tmp_path, monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{env_store}")
     model = tiny_model_dir(tmp_path / "models", "qwen3", head="causal", pad=False)
     data = make_data(tmp_path / "data", n=48)
-    config = write_config(tmp_path, model, data, tracking="none", training={"max_steps": 4, "eval_strategy": "no",
-                                                                           "save_strategy": "no"})
+    config = write_config(
+        tmp_path, model, data, tracking="none", training={"max_steps": 4, "eval_strategy": "no", "save_strategy": "no"}
+    )
     result = invoke("train", str(config), "--skip-doctor")
     assert result.exit_code == 0, result.output
     run = only_run(tmp_path)
@@ -255,7 +293,11 @@ def test_decoder_classifier_with_added_pad_and_no_tracking(tmp_path, monkeypatch
     assert AutoConfig.from_pretrained(run / "model").pad_token_id == tok.pad_token_id
     assert (run / "predictions" / "test.jsonl").is_file()
     # tracking: none -> no store anywhere, no MLflow ids recorded
-    assert not env_store.exists() and not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs" / "mlflow.db").exists()
+    assert (
+        not env_store.exists()
+        and not (tmp_path / "mlflow.db").exists()
+        and not (tmp_path / "runs" / "mlflow.db").exists()
+    )
     assert "mlflow_run_id" not in json.loads((run / "run.json").read_text())
     out = tmp_path / "pred.csv"
     assert invoke("predict", str(run), "-i", str(data["test"]), "-o", str(out)).exit_code == 0

@@ -79,8 +79,17 @@ RUNS = {
 }
 # `report` describes unfinished runs on purpose; it must refuse only what it cannot read.
 REPORT_REFUSES = {"other_version", "corrupt_run_json", "run_json_is_list", "no_run_json"}
-API_FILES = {"content_list.json", "content_null.json", "empty_body.txt", "empty_choices.json", "html_error_page.txt",
-             "no_choices.json", "not_utf8.json", "top_level_list.json", "truncated.json"}
+API_FILES = {
+    "content_list.json",
+    "content_null.json",
+    "empty_body.txt",
+    "empty_choices.json",
+    "html_error_page.txt",
+    "no_choices.json",
+    "not_utf8.json",
+    "top_level_list.json",
+    "truncated.json",
+}
 
 
 def _corpus(folder: str) -> set[str]:
@@ -99,8 +108,11 @@ def test_every_corpus_entry_has_a_case():
 # ------------------------------------------------------------------------------ helpers
 def _snapshot(root: Path) -> dict[str, int]:
     """Every file and non-empty directory (an empty output root such as `runs/` may be created)."""
-    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
-            if not p.is_dir() or p.is_symlink() or any(p.iterdir())}
+    return {
+        str(p.relative_to(root)): p.stat().st_size
+        for p in root.rglob("*")
+        if not p.is_dir() or p.is_symlink() or any(p.iterdir())
+    }
 
 
 def assert_one_clear_error(result, fragment: str) -> None:
@@ -114,7 +126,7 @@ def assert_one_clear_error(result, fragment: str) -> None:
     assert len(errors) == 1, out
     i = errors[0]
     assert fragment in lines[i], f"{fragment!r} not in {lines[i]!r}"
-    rest = lines[i + 1:]
+    rest = lines[i + 1 :]
     assert not rest or (len(rest) == 1 and rest[0].startswith("hint:")), out  # nothing after but the hint
 
 
@@ -163,9 +175,17 @@ def test_bad_config_through_train(name, workdir):
 def test_bad_data_through_train(name, workdir):
     (workdir / "in").mkdir()
     shutil.copy(BAD / "data" / name, workdir / "in" / name)
-    (workdir / "cfg.yaml").write_text(json.dumps({
-        "task": {"type": "classification"}, "data": {"train_file": f"in/{name}"}, "model": {"name_or_path": "model"},
-        "tracking": "none", "doctor": {"enabled": False}}))
+    (workdir / "cfg.yaml").write_text(
+        json.dumps(
+            {
+                "task": {"type": "classification"},
+                "data": {"train_file": f"in/{name}"},
+                "model": {"name_or_path": "model"},
+                "tracking": "none",
+                "doctor": {"enabled": False},
+            }
+        )
+    )
     before = _snapshot(workdir)
     fragment = make_bad_data.EXPECTED[name].replace(name, f"in/{name}")
     assert_one_clear_error(invoke("train", "cfg.yaml"), fragment)
@@ -176,9 +196,16 @@ def test_bad_data_through_train(name, workdir):
 def test_huge_line_is_refused_not_swallowed(workdir):
     # A stray quote makes the rest of a big file one field: refused, not loaded into memory as text.
     (workdir / "huge.csv").write_bytes(b'id,text,label\n1,"' + b"x" * (17 << 20) + b"\n2,ok,a\n")
-    (workdir / "cfg.yaml").write_text(json.dumps({
-        "task": {"type": "classification"}, "data": {"train_file": "huge.csv"}, "model": {"name_or_path": "model"},
-        "tracking": "none"}))
+    (workdir / "cfg.yaml").write_text(
+        json.dumps(
+            {
+                "task": {"type": "classification"},
+                "data": {"train_file": "huge.csv"},
+                "model": {"name_or_path": "model"},
+                "tracking": "none",
+            }
+        )
+    )
     before = _snapshot(workdir)
     assert_one_clear_error(invoke("validate", "cfg.yaml"), "huge.csv:2: a field is longer than")
     assert _snapshot(workdir) == before
@@ -199,16 +226,27 @@ def test_bad_prediction_input(name, project, tmp_path):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name, command", [(n, c) for n in sorted(RUNS) for c in ("predict", "evaluate", "export", "report")
-                                           if c != "report" or n in REPORT_REFUSES])
+@pytest.mark.parametrize(
+    "name, command",
+    [
+        (n, c)
+        for n in sorted(RUNS)
+        for c in ("predict", "evaluate", "export", "report")
+        if c != "report" or n in REPORT_REFUSES
+    ],
+)
 def test_bad_run_directory(name, command, project, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(BAD / "runs" / name, run)
     good = tmp_path / "in.csv"
     write_rows(good, 6)
     out = tmp_path / "out" / "pred.csv"
-    args = {"predict": ["--input", str(good), "--output", str(out)], "evaluate": ["--input", str(good)],
-            "export": ["--output", str(tmp_path / "out" / "exported")], "report": []}[command]
+    args = {
+        "predict": ["--input", str(good), "--output", str(out)],
+        "evaluate": ["--input", str(good)],
+        "export": ["--output", str(tmp_path / "out" / "exported")],
+        "report": [],
+    }[command]
     before = _snapshot(run)
     fragment = RUNS[name] if command != "report" or name != "no_run_json" else "neither a run (run.json)"
     assert_one_clear_error(invoke(command, str(run), *args), fragment)
@@ -226,16 +264,24 @@ def test_bad_api_reply_is_one_line_api_error(name):
 
 
 # ---------------------------------------------------------------- the real entry point
-@pytest.mark.parametrize("name, fragment", [
-    ("configs/very_deep_nesting.yaml", "nested deeper than"),
-    ("configs/alias_bomb.yaml", "alias bomb"),
-    ("configs/binary.yaml", "not UTF-8 text"),
-    ("configs/python_object_tag.yaml", "could not determine a constructor"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("configs/very_deep_nesting.yaml", "nested deeper than"),
+        ("configs/alias_bomb.yaml", "alias bomb"),
+        ("configs/binary.yaml", "not UTF-8 text"),
+        ("configs/python_object_tag.yaml", "could not determine a constructor"),
+    ],
+)
 def test_real_entry_point_config_bombs(name, fragment, tmp_path):
     shutil.copy(BAD / name, tmp_path / "cfg.yaml")
-    res = subprocess.run([sys.executable, "-m", "tunelab.cli", "train", "cfg.yaml"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", "train", "cfg.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr + res.stdout
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0], res.stderr

@@ -37,7 +37,10 @@ def _fake_checkpoint(root: Path, step: int) -> Path:
         (lambda d: (d / ck.MANIFEST_NAME).write_text("{not json"), "corrupt manifest"),
         (lambda d: (d / "sub" / "x.bin").unlink(), "missing file sub/x.bin"),
         (lambda d: (d / "model.safetensors").write_bytes(b"\0" * 10), "truncated file model.safetensors"),
-        (lambda d: (d / "model.safetensors").write_bytes(bytes(reversed(range(256))) * 4), "checksum mismatch in model.safetensors"),
+        (
+            lambda d: (d / "model.safetensors").write_bytes(bytes(reversed(range(256))) * 4),
+            "checksum mismatch in model.safetensors",
+        ),
     ],
 )
 def test_damaged_checkpoint_is_detected_and_skipped(tmp_path, capsys, damage, problem):
@@ -70,7 +73,9 @@ def test_rewind_history_drops_steps_after_checkpoint_and_torn_line(tmp_path):
 
 
 def test_resume_command_is_the_users_command_plus_run_dir(monkeypatch, tmp_path):
-    monkeypatch.setattr(sys, "argv", ["/venv/bin/tunelab", "train", "my cfg.yaml", "--set", "training.seed=3", "--resume"])
+    monkeypatch.setattr(
+        sys, "argv", ["/venv/bin/tunelab", "train", "my cfg.yaml", "--set", "training.seed=3", "--resume"]
+    )
     cmd = ck.resume_command(tmp_path / "run")
     assert cmd == f"tunelab train 'my cfg.yaml' --set training.seed=3 --run-dir {tmp_path / 'run'} --resume"
     monkeypatch.setattr(sys, "argv", ["pytest"])
@@ -80,7 +85,13 @@ def test_resume_command_is_the_users_command_plus_run_dir(monkeypatch, tmp_path)
 # ----------------------------------------------------------------- in-process trainer
 def _trainer(tmp_path: Path, with_eval: bool = False, **args):
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from tiny import tiny_model_dir
 
@@ -90,16 +101,35 @@ def _trainer(tmp_path: Path, with_eval: bool = False, **args):
     import pandas as pd
 
     frame = pd.read_csv(tmp_path / "d.csv")
-    ds = Dataset.from_pandas(frame).map(lambda b: {**tok(b["text"]), "labels": [ "abc".index(x) for x in b["label"]]},
-                                        batched=True, remove_columns=list(frame.columns))
-    kw = dict(output_dir=str(tmp_path / "run" / "checkpoints"), per_device_train_batch_size=4, max_steps=6, save_strategy="steps",
-              save_steps=2, save_total_limit=2, use_cpu=True, report_to=[], disable_tqdm=True, logging_steps=1,
-              train_sampling_strategy="group_by_length")
+    ds = Dataset.from_pandas(frame).map(
+        lambda b: {**tok(b["text"]), "labels": ["abc".index(x) for x in b["label"]]},
+        batched=True,
+        remove_columns=list(frame.columns),
+    )
+    kw = dict(
+        output_dir=str(tmp_path / "run" / "checkpoints"),
+        per_device_train_batch_size=4,
+        max_steps=6,
+        save_strategy="steps",
+        save_steps=2,
+        save_total_limit=2,
+        use_cpu=True,
+        report_to=[],
+        disable_tqdm=True,
+        logging_steps=1,
+        train_sampling_strategy="group_by_length",
+    )
     kw.update(args)
     model = AutoModelForSequenceClassification.from_pretrained(mdir)
     cls = ck.atomic_trainer_class(Trainer)
-    return cls(model=model, args=TrainingArguments(**kw), train_dataset=ds, eval_dataset=ds if with_eval else None, processing_class=tok,
-               data_collator=DataCollatorWithPadding(tok))
+    return cls(
+        model=model,
+        args=TrainingArguments(**kw),
+        train_dataset=ds,
+        eval_dataset=ds if with_eval else None,
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+    )
 
 
 def test_checkpoints_are_published_whole_and_rotated(tmp_path):
@@ -118,8 +148,15 @@ def test_best_checkpoint_points_at_the_published_dir_with_save_total_limit_1(tmp
     """Regression (make demo crashed): the Trainer recorded the best checkpoint under the staging
     root, which is renamed away, so load_best_model_at_end silently skipped the best model and
     save_total_limit=1 crashed in os.path.samefile at the end of training."""
-    trainer = _trainer(tmp_path, with_eval=True, eval_strategy="steps", eval_steps=2, save_total_limit=1,
-                       load_best_model_at_end=True, metric_for_best_model="loss")
+    trainer = _trainer(
+        tmp_path,
+        with_eval=True,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="loss",
+    )
     trainer.train()
     root = tmp_path / "run" / "checkpoints"
     best = Path(trainer.state.best_model_checkpoint)
@@ -212,8 +249,12 @@ def test_random_sampler_resume_is_bit_identical(tmp_path):
         import os
 
         env = {**os.environ, "TUNELAB_FAULT": fault}
-        return subprocess.run([sys.executable, script, str(mdir), str(tmp_path / out), "--sampler", "random", *extra],
-                              env=env, capture_output=True, timeout=300).returncode
+        return subprocess.run(
+            [sys.executable, script, str(mdir), str(tmp_path / out), "--sampler", "random", *extra],
+            env=env,
+            capture_output=True,
+            timeout=300,
+        ).returncode
 
     assert run("full") == 0
     assert run("killed", fault="sigkill@step:15") == -9

@@ -41,7 +41,10 @@ def test_second_process_fails_clearly_and_a_killed_holder_frees_the_lock(tmp_pat
     try:
         with pytest.raises(ResourceError) as err, run_lock(run):
             pass
-        assert f"held by pid {holder.pid}" in err.value.message and "in use by another tunelab process" in err.value.message
+        assert (
+            f"held by pid {holder.pid}" in err.value.message
+            and "in use by another tunelab process" in err.value.message
+        )
     finally:
         os.kill(holder.pid, signal.SIGKILL)  # like the OOM killer: no cleanup code runs
         holder.wait()
@@ -55,8 +58,15 @@ def _mkdir_run(args: tuple[str, str]) -> str:
     from tunelab.runs import new_run_dir
 
     root, name = args
-    cfg = validate_config({"name": name, "output_dir": root, "task": {"type": "classification"},
-                           "data": {"train_file": "t.csv"}, "model": {"name_or_path": "m"}})
+    cfg = validate_config(
+        {
+            "name": name,
+            "output_dir": root,
+            "task": {"type": "classification"},
+            "data": {"train_file": "t.csv"},
+            "model": {"name_or_path": "m"},
+        }
+    )
     return str(new_run_dir(cfg))
 
 
@@ -68,8 +78,18 @@ def test_same_run_name_at_once_gets_unique_directories(tmp_path):
 
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "cfg.yaml"  # never gets as far as loading a model or data
-    path.write_text(json.dumps({"name": "rel", "output_dir": str(tmp_path / "runs"), "task": {"type": "classification"},
-                                "data": {"train_file": "t.csv"}, "model": {"name_or_path": "m"}, "tracking": "none"}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "rel",
+                "output_dir": str(tmp_path / "runs"),
+                "task": {"type": "classification"},
+                "data": {"train_file": "t.csv"},
+                "model": {"name_or_path": "m"},
+                "tracking": "none",
+            }
+        )
+    )
     return path
 
 
@@ -110,10 +130,17 @@ def test_train_into_a_non_empty_run_directory_is_refused(tmp_path):
 def test_two_trainings_of_one_config_at_once(tmp_path):
     """Same run name, same (cold) cache entry, started together: both finish, identically."""
     cfg = make_project(tmp_path, num_train_epochs=1)
-    env = {**os.environ, "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "TUNELAB_FAULT": "", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+        "TUNELAB_FAULT": "",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     exe = str(Path(sys.executable).with_name("tunelab"))
-    procs = [subprocess.Popen([exe, "train", str(cfg)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([exe, "train", str(cfg)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     for proc, (_, err) in zip(procs, outs):
         assert proc.returncode == 0, err[-3000:]

@@ -25,12 +25,32 @@ BASE = {"task": {"type": "classification"}, "data": {"train_file": "train.csv"},
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-yaml_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+yaml_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 # Real key names make mutations land inside the schema (wrong types, misplaced sections), not only
 # on unknown top-level keys.
-KEYS = sorted({*Config.model_fields, "type", "train_file", "learning_rate", "per_device_train_batch_size",
-               "name_or_path", "lora", "kfold", "k", "fold", "uri", "backend", "max_length", "labels", "x"})
+KEYS = sorted(
+    {
+        *Config.model_fields,
+        "type",
+        "train_file",
+        "learning_rate",
+        "per_device_train_batch_size",
+        "name_or_path",
+        "lora",
+        "kfold",
+        "k",
+        "fold",
+        "uri",
+        "backend",
+        "max_length",
+        "labels",
+        "x",
+    }
+)
 
 
 def _outcome(fn, *args):
@@ -131,11 +151,17 @@ _data_text = st.lists(_CSV_ALPHABET, max_size=60).map("".join)
 
 
 @SETTINGS
-@given(st.sampled_from(["csv", "tsv", "jsonl", "parquet"]),
-       st.one_of(st.binary(max_size=200), _data_text.map(lambda t: t.encode("utf-8")),
-                 _data_text.map(lambda t: ("id,text,label\n" + t).encode("utf-8")),
-                 st.sampled_from(["cp949", "cp1252", "utf-16"]).flatmap(
-                     lambda enc: _data_text.map(lambda t: ("id,text,label\n1," + t + ",a\n").encode(enc, "replace")))))
+@given(
+    st.sampled_from(["csv", "tsv", "jsonl", "parquet"]),
+    st.one_of(
+        st.binary(max_size=200),
+        _data_text.map(lambda t: t.encode("utf-8")),
+        _data_text.map(lambda t: ("id,text,label\n" + t).encode("utf-8")),
+        st.sampled_from(["cp949", "cp1252", "utf-16"]).flatmap(
+            lambda enc: _data_text.map(lambda t: ("id,text,label\n1," + t + ",a\n").encode(enc, "replace"))
+        ),
+    ),
+)
 def test_any_data_file_reads_or_fails_with_one_data_error(fmt, data):
     from tunelab.config.schema import ClassificationTask
     from tunelab.data.readers import read_table

@@ -59,19 +59,16 @@ def test_disk_full_while_writing_a_cache_entry(tmp_path, monkeypatch):
 
 
 def test_enospc_guard_translates_only_disk_full():
-    with pytest.raises(ResourceError, match="disk full while writing x"):
-        with enospc_guard("x", "/data"):
-            raise OSError(errno.EDQUOT, "Disk quota exceeded")
-    with pytest.raises(ResourceError):
-        with enospc_guard("x", "/data"):
-            raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file "
-                               "data/0: file write failed")
-    with pytest.raises(PermissionError):
-        with enospc_guard("x", "/data"):
-            raise PermissionError(errno.EACCES, "Permission denied")
-    with pytest.raises(RuntimeError, match="shape"):
-        with enospc_guard("x", "/data"):
-            raise RuntimeError("shape mismatch")
+    with pytest.raises(ResourceError, match="disk full while writing x"), enospc_guard("x", "/data"):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+    with pytest.raises(ResourceError), enospc_guard("x", "/data"):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file data/0: file write failed"
+        )
+    with pytest.raises(PermissionError), enospc_guard("x", "/data"):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(RuntimeError, match="shape"), enospc_guard("x", "/data"):
+        raise RuntimeError("shape mismatch")
 
 
 def test_free_space_check_uses_the_nearest_existing_directory(tmp_path, monkeypatch):

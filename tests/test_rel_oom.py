@@ -52,8 +52,9 @@ def _oom_above(model, max_batch: int, after_step=None, trainer=None):
 
 
 def test_oom_halves_micro_batch_until_it_fits(tmp_path, caplog):
-    trainer = _trainer(tmp_path / "a", per_device_train_batch_size=8, gradient_accumulation_steps=1, max_steps=3,
-                       save_strategy="no")
+    trainer = _trainer(
+        tmp_path / "a", per_device_train_batch_size=8, gradient_accumulation_steps=1, max_steps=3, save_strategy="no"
+    )
     seen = _oom_above(trainer.model, 2)
     with caplog.at_level(logging.WARNING, logger="tunelab.training.oom"):
         out = train_with_oom_retry(trainer, None, tmp_path / "a" / "run")
@@ -61,19 +62,23 @@ def test_oom_halves_micro_batch_until_it_fits(tmp_path, caplog):
     assert (trainer.args.per_device_train_batch_size, trainer.args.gradient_accumulation_steps) == (2, 4)
     assert seen[:2] == [8, 4] and max(seen[2:]) == 2
     msgs = [r.getMessage() for r in caplog.records]
-    assert any("micro-batch 8" in m and "micro-batch 4 x 2 accumulation (effective batch 8 unchanged)" in m for m in msgs)
+    assert any(
+        "micro-batch 8" in m and "micro-batch 4 x 2 accumulation (effective batch 8 unchanged)" in m for m in msgs
+    )
     assert any("micro-batch 4" in m and "micro-batch 2 x 4" in m for m in msgs)
     # Same result as configuring micro-batch 2 x 4 from the start: nothing of the failed tries leaked.
-    ref = _trainer(tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=4, max_steps=3,
-                   save_strategy="no")
+    ref = _trainer(
+        tmp_path / "b", per_device_train_batch_size=2, gradient_accumulation_steps=4, max_steps=3, save_strategy="no"
+    )
     ref.train()
     a, b = trainer.model.state_dict(), ref.model.state_dict()
     assert all(bool((a[k] == b[k]).all()) for k in a)
 
 
 def test_oom_after_steps_continues_from_an_emergency_checkpoint(tmp_path):
-    trainer = _trainer(tmp_path, per_device_train_batch_size=4, gradient_accumulation_steps=1, max_steps=5,
-                       save_strategy="no")
+    trainer = _trainer(
+        tmp_path, per_device_train_batch_size=4, gradient_accumulation_steps=1, max_steps=5, save_strategy="no"
+    )
     _oom_above(trainer.model, 2, after_step=3, trainer=trainer)
     out = train_with_oom_retry(trainer, None, tmp_path / "run")
     assert out.global_step == 5

@@ -36,8 +36,11 @@ def _secret(prefix: str = "") -> str:
 # ------------------------------------------------------------------------------- units
 def test_redact_masks_env_values_urls_and_token_shapes():
     env = {"MY_SERVICE_API_KEY": "plain-value-123456", "TOKENIZERS_PARALLELISM": "false", "PWD": "/home/me"}
-    text = ("key plain-value-123456 in https://bob:hunter2hunter2@mlflow.example.com/x, hf_" + "a" * 30
-            + " Authorization: Bearer abcdefghijkl /home/me false")
+    text = (
+        "key plain-value-123456 in https://bob:hunter2hunter2@mlflow.example.com/x, hf_"
+        + "a" * 30
+        + " Authorization: Bearer abcdefghijkl /home/me false"
+    )
     out = redact(text, env)
     for leaked in ("plain-value-123456", "hunter2hunter2", "hf_" + "a" * 30, "abcdefghijkl"):
         assert leaked not in out
@@ -45,29 +48,51 @@ def test_redact_masks_env_values_urls_and_token_shapes():
     assert "/home/me" in out and out.endswith("false")  # not credentials: left alone
 
 
-@pytest.mark.parametrize("key, secret", [
-    ("api_key", True), ("OPENAI_API_KEY", True), ("hf_token", True), ("access_token", True), ("password", True),
-    ("baseline.extra_body.api_key", True), ("client_secret", True),
-    ("pad_token", False), ("model.pad_token", False), ("api_key_env", False), ("tokenizer", False),
-    ("max_tokens", False), ("tokens_per_s", False), ("train_file", False),
-])
+@pytest.mark.parametrize(
+    "key, secret",
+    [
+        ("api_key", True),
+        ("OPENAI_API_KEY", True),
+        ("hf_token", True),
+        ("access_token", True),
+        ("password", True),
+        ("baseline.extra_body.api_key", True),
+        ("client_secret", True),
+        ("pad_token", False),
+        ("model.pad_token", False),
+        ("api_key_env", False),
+        ("tokenizer", False),
+        ("max_tokens", False),
+        ("tokens_per_s", False),
+        ("train_file", False),
+    ],
+)
 def test_secret_key_names(key, secret):
     assert is_secret_key(key) is secret
 
 
 def test_redact_obj_masks_by_key_and_value():
-    out = redact_obj({"extra": {"api_key": "x-literal-1", "n": 3}, "pad_token": "auto",
-                      "urls": ["http://u:p4ssw0rd@h/v1"]}, environ={})
+    out = redact_obj(
+        {"extra": {"api_key": "x-literal-1", "n": 3}, "pad_token": "auto", "urls": ["http://u:p4ssw0rd@h/v1"]},
+        environ={},
+    )
     assert out == {"extra": {"api_key": MASK, "n": 3}, "pad_token": "auto", "urls": [f"http://u:{MASK}@h/v1"]}
 
 
 def test_saved_config_is_redacted_and_still_loads(tmp_path):
     literal = _secret("lit-")
-    raw = {"task": {"type": "classification"}, "data": {"train_file": "t.csv"},
-           "model": {"name_or_path": "m", "pad_token": "eos"},
-           "evaluation": {"rouge": {"tokenizer": "whitespace"}},
-           "baseline": {"base_url": f"https://alice:{literal}@llm.example.com/v1", "model": "x",
-                        "api_key_env": "SOME_API_KEY", "extra_body": {"api_key": literal}}}
+    raw = {
+        "task": {"type": "classification"},
+        "data": {"train_file": "t.csv"},
+        "model": {"name_or_path": "m", "pad_token": "eos"},
+        "evaluation": {"rouge": {"tokenizer": "whitespace"}},
+        "baseline": {
+            "base_url": f"https://alice:{literal}@llm.example.com/v1",
+            "model": "x",
+            "api_key_env": "SOME_API_KEY",
+            "extra_body": {"api_key": literal},
+        },
+    }
     text = redacted_config_yaml(validate_config(raw))
     assert literal not in text
     again = validate_config(parse_yaml(text))  # run dirs reload it: masking must keep it valid
@@ -108,8 +133,12 @@ def test_planted_secrets_appear_in_no_output_of_a_full_run(tmp_path, monkeypatch
     cfg_path = make_project(tmp_path, num_train_epochs=1, save_steps=3, eval_steps=3)
     cfg = json.loads(cfg_path.read_text())
     cfg["tracking"] = {"uri": f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}", "experiment": "secrets"}
-    cfg["baseline"] = {"base_url": f"https://alice:{url_password}@llm.example.com/v1", "model": "m",
-                       "api_key_env": "TUNELAB_TEST_API_KEY", "extra_body": {"api_key": literal}}
+    cfg["baseline"] = {
+        "base_url": f"https://alice:{url_password}@llm.example.com/v1",
+        "model": "m",
+        "api_key_env": "TUNELAB_TEST_API_KEY",
+        "extra_body": {"api_key": literal},
+    }
     cfg_path.write_text(json.dumps(cfg))
     run = tmp_path / "runs" / "secret_run"
     res = tunelab("train", str(cfg_path), "--run-dir", str(run), env={**planted, "MLFLOW_TRACKING_USERNAME": "alice"})
@@ -119,7 +148,9 @@ def test_planted_secrets_appear_in_no_output_of_a_full_run(tmp_path, monkeypatch
     for k, v in planted.items():
         monkeypatch.setenv(k, v)
     runner = CliRunner()
-    pred = runner.invoke(app, ["predict", str(run), "-i", str(tmp_path / "valid.csv"), "-o", str(tmp_path / "pred.jsonl")])
+    pred = runner.invoke(
+        app, ["predict", str(run), "-i", str(tmp_path / "valid.csv"), "-o", str(tmp_path / "pred.jsonl")]
+    )
     assert pred.exit_code == 0, pred.output
     rep = runner.invoke(app, ["report", str(run)])
     assert rep.exit_code == 0, rep.output

@@ -21,16 +21,27 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tunelab"
 
 
 def _cfg(model: str, **model_kw):
-    return validate_config({"task": {"type": "classification"}, "data": {"train_file": "t.csv"},
-                            "model": {"name_or_path": model, **model_kw}, "tracking": "none"})
+    return validate_config(
+        {
+            "task": {"type": "classification"},
+            "data": {"train_file": "t.csv"},
+            "model": {"name_or_path": model, **model_kw},
+            "tracking": "none",
+        }
+    )
 
 
 def test_every_torch_load_in_our_code_is_weights_only():
     calls = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
                 kw = {k.arg: k.value for k in node.keywords}
                 ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
                 calls.append((f"{path.relative_to(SRC)}:{node.lineno}", ok))
@@ -108,7 +119,8 @@ def test_python_yaml_tags_are_refused_not_executed(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     (tmp_path / "cfg.yaml").write_text(
         "task: {type: classification}\ndata: {train_file: t.csv}\nmodel: {name_or_path: m}\n"
-        f"x: !!python/object/apply:os.system ['touch {marker}']\n")
+        f"x: !!python/object/apply:os.system ['touch {marker}']\n"
+    )
     with pytest.raises(ConfigError, match="could not determine a constructor"):
         load_config(tmp_path / "cfg.yaml")
     assert not marker.exists()

@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tiny import make_tokenizer, tiny_config  # noqa: E402
-
 from tunelab.data.batching import (  # noqa: E402
     PackedClassificationCollator,
     make_collator,
@@ -30,8 +29,11 @@ def _cfg(batching):
 
 
 def _plan(varlen):
-    return SimpleNamespace(varlen_attention=varlen, attn_implementation="flash_attention_2" if varlen else "sdpa",
-                           device="cuda" if varlen else "cpu")
+    return SimpleNamespace(
+        varlen_attention=varlen,
+        attn_implementation="flash_attention_2" if varlen else "sdpa",
+        device="cuda" if varlen else "cpu",
+    )
 
 
 def _classifier(tok, seed=0):
@@ -60,7 +62,9 @@ def _rows(n=6, seed=0, causal=False):
         else:
             labels = rng.randrange(4)
         # Extra columns the Trainer keeps (remove_unused_columns=False): collators must drop them.
-        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, "length": len(ids), "id": f"r{i}"})
+        rows.append(
+            {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels, "length": len(ids), "id": f"r{i}"}
+        )
     return rows
 
 
@@ -97,8 +101,11 @@ def test_trainer_overrides_keep_length_column_for_grouping():
 
 # -------------------------------------------------------------------------------- collators
 def test_packed_classification_collator_layout():
-    rows = [{"input_ids": [5, 6, 7], "labels": 2, "id": "a"}, {"input_ids": [8], "labels": 0, "id": "b"},
-            {"input_ids": [9, 10], "labels": 1, "id": "c"}]
+    rows = [
+        {"input_ids": [5, 6, 7], "labels": 2, "id": "a"},
+        {"input_ids": [8], "labels": 0, "id": "b"},
+        {"input_ids": [9, 10], "labels": 1, "id": "c"},
+    ]
     batch = PackedClassificationCollator(varlen_attention=True)(rows)
     assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9, 10]]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 0, 1]]
@@ -128,8 +135,10 @@ def test_grouped_sampling_pads_far_less_than_random():
     bs = 16
 
     def efficiency(order):
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
-        return sum(sum(lengths[j] for j in b) for b in batches) / sum(len(b) * max(lengths[j] for j in b) for b in batches)
+        batches = [order[i : i + bs] for i in range(0, len(order), bs)]
+        return sum(sum(lengths[j] for j in b) for b in batches) / sum(
+            len(b) * max(lengths[j] for j in b) for b in batches
+        )
 
     grouped = efficiency(get_length_grouped_indices(lengths, bs, generator=torch.Generator().manual_seed(0)))
     shuffled = efficiency(rng.sample(range(len(lengths)), len(lengths)))

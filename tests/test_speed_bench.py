@@ -11,7 +11,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tiny import make_tokenizer, tiny_config  # noqa: E402
-
 from tunelab.bench.harness import build_specs, run_bench, whole_cycles  # noqa: E402
 from tunelab.bench.measure import grouped_cycle_steps  # noqa: E402
 from tunelab.bench.report import write_results  # noqa: E402
@@ -27,8 +26,14 @@ def _rows(n=80, seed=0):
     rows = []
     for _ in range(n):
         k = rng.randint(2, MAX_LEN)
-        rows.append({"input_ids": [rng.randrange(10, 600) for _ in range(k)], "attention_mask": [1] * k,
-                     "labels": rng.randrange(3), "length": k})
+        rows.append(
+            {
+                "input_ids": [rng.randrange(10, 600) for _ in range(k)],
+                "attention_mask": [1] * k,
+                "labels": rng.randrange(3),
+                "length": k,
+            }
+        )
     return rows
 
 
@@ -58,11 +63,23 @@ def test_run_bench_accounts_every_configuration_on_the_same_samples(tmp_path):
     assert steps == 3
 
     def make_model():
-        return enable_mask_pooling(AutoModelForSequenceClassification.from_config(tiny_config("qwen3", tok, num_labels=3)))
+        return enable_mask_pooling(
+            AutoModelForSequenceClassification.from_config(tiny_config("qwen3", tok, num_labels=3))
+        )
 
     specs = build_specs(PLAN, ["dynamic", "grouped", "packed"], ("grouped", "auto"), packable=True)
-    results = run_bench(make_model, rows, tokenizer=tok, task_kind="classification", max_length=MAX_LEN,
-                        batch_size=batch, steps=steps, specs=specs, device="cpu", warmup_steps=1)
+    results = run_bench(
+        make_model,
+        rows,
+        tokenizer=tok,
+        task_kind="classification",
+        max_length=MAX_LEN,
+        batch_size=batch,
+        steps=steps,
+        specs=specs,
+        device="cpu",
+        warmup_steps=1,
+    )
     by = {r.name: r for r in results}
     assert all(r.samples == steps * batch and r.steps == steps for r in results)
     # naive computes exactly batch x max_length tokens per step, packed and ideal compute no padding.
@@ -96,15 +113,22 @@ def test_tunelab_bench_cli_on_a_config(tmp_path):
 
     model = tiny_model_dir(tmp_path, "qwen3", head="classification", num_labels=2)
     rng = random.Random(0)
-    lines = ["id,text,label"] + [f"{i},{'good' if i % 2 else 'bad'} " + " ".join(["fox"] * rng.randint(1, 20))
-                                 + f",{'pos' if i % 2 else 'neg'}" for i in range(48)]
+    lines = ["id,text,label"] + [
+        f"{i},{'good' if i % 2 else 'bad'} " + " ".join(["fox"] * rng.randint(1, 20)) + f",{'pos' if i % 2 else 'neg'}"
+        for i in range(48)
+    ]
     (tmp_path / "train.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"task: {{type: classification}}\ndata: {{train_file: {tmp_path / 'train.csv'}, max_length: 24, "
-                   f"cache_dir: {tmp_path / 'cache'}}}\nmodel: {{name_or_path: {model}}}\n"
-                   "training: {per_device_train_batch_size: 4}\ntracking: none\n", encoding="utf-8")
+    cfg.write_text(
+        f"task: {{type: classification}}\ndata: {{train_file: {tmp_path / 'train.csv'}, max_length: 24, "
+        f"cache_dir: {tmp_path / 'cache'}}}\nmodel: {{name_or_path: {model}}}\n"
+        "training: {per_device_train_batch_size: 4}\ntracking: none\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "bench"
-    result = CliRunner().invoke(app, ["bench", str(cfg), "--steps", "1", "--strategies", "grouped,auto", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["bench", str(cfg), "--steps", "1", "--strategies", "grouped,auto", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((out / "bench.json").read_text())
     names = [r["name"] for r in data["results"]]
@@ -133,7 +157,7 @@ def test_every_row_uses_the_fused_adamw_and_records_load_and_cpu_time():
     table = markdown_table([result])
     assert f"| {result.load_avg:.1f} |" in table and "load (1m)" in table
     # CPU runs are also measured per process CPU-second (fair on a CPU shared with other jobs).
-    assert 0 < result.cpu_seconds and result.samples_per_cpu_s == pytest.approx(2 / result.cpu_seconds)
+    assert result.cpu_seconds > 0 and result.samples_per_cpu_s == pytest.approx(2 / result.cpu_seconds)
     assert "| samples/CPU-s | vs naive (CPU) |" in table and f"| {result.samples_per_cpu_s:.1f} | 1.00x |" in table
 
 

@@ -7,7 +7,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tiny import make_tokenizer, tiny_config  # noqa: E402
-
 from tunelab.errors import ModelError  # noqa: E402
 from tunelab.models.pooling import enable_mask_pooling, last_token_indices  # noqa: E402
 
@@ -107,7 +106,9 @@ def test_pad_equals_eos_pools_the_trailing_eos():
     with torch.no_grad():
         batch = model(input_ids=ids, attention_mask=mask).logits
         alone = model(input_ids=b.unsqueeze(0), attention_mask=torch.ones(1, len(b), dtype=torch.long)).logits
-        before_eos = model(input_ids=b[:-1].unsqueeze(0), attention_mask=torch.ones(1, len(b) - 1, dtype=torch.long)).logits
+        before_eos = model(
+            input_ids=b[:-1].unsqueeze(0), attention_mask=torch.ones(1, len(b) - 1, dtype=torch.long)
+        ).logits
     torch.testing.assert_close(batch[1], alone[0], atol=1e-5, rtol=0)
     assert not torch.allclose(alone[0], before_eos[0], atol=1e-4)  # the stock rule's answer differs
 

@@ -20,7 +20,24 @@ from tiny import tiny_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["billing", "account", "shipping"]
-WORDS = "the quick brown fox jumps over lazy dog please reset my password card charged twice parcel".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "please",
+    "reset",
+    "my",
+    "password",
+    "card",
+    "charged",
+    "twice",
+    "parcel",
+]
 
 
 def _free_port() -> int:
@@ -47,7 +64,8 @@ def _setup(tmp_path: Path) -> Path:
         "           eval_strategy: epoch, save_strategy: epoch, warmup_steps: 0}\n"
         f"tracking: {{backend: mlflow, uri: 'sqlite:///{tmp_path / 'mlflow.db'}', experiment: so}}\n"
         "doctor: {enabled: false}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return cfg
 
 
@@ -71,9 +89,26 @@ def test_two_cpu_processes_write_once_and_match_one_process(tmp_path):
     _run([py, "-m", "tunelab.cli", "train", str(cfg)], tmp_path)
     one = _only_run_dir(tmp_path / "one")
     # Same global batch: 2 processes x 4 = 1 process x 8, so the same number of optimizer steps.
-    _run([py, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "examples/accelerate/ddp_cpu_2proc.yaml"),
-          "--main_process_port", str(_free_port()), "-m", "tunelab.cli", "train", str(cfg),
-          "--set", f"output_dir={tmp_path / 'two'}", "--set", "training.per_device_train_batch_size=4"], tmp_path)
+    _run(
+        [
+            py,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(ROOT / "examples/accelerate/ddp_cpu_2proc.yaml"),
+            "--main_process_port",
+            str(_free_port()),
+            "-m",
+            "tunelab.cli",
+            "train",
+            str(cfg),
+            "--set",
+            f"output_dir={tmp_path / 'two'}",
+            "--set",
+            "training.per_device_train_batch_size=4",
+        ],
+        tmp_path,
+    )
     two = _only_run_dir(tmp_path / "two")
 
     plan = json.loads((two / "runtime_plan.json").read_text())
@@ -85,8 +120,9 @@ def test_two_cpu_processes_write_once_and_match_one_process(tmp_path):
     assert len(train_steps) == len(set(train_steps)) > 0  # each step logged once, not once per process
     preds = (two / "predictions" / "validation.jsonl").read_text().splitlines()
     assert len(preds) == len((one / "predictions" / "validation.jsonl").read_text().splitlines())
-    assert sorted(p.name for p in (two / "checkpoints").iterdir() if not p.name.startswith(".")) == \
-        sorted(p.name for p in (one / "checkpoints").iterdir() if not p.name.startswith("."))
+    assert sorted(p.name for p in (two / "checkpoints").iterdir() if not p.name.startswith(".")) == sorted(
+        p.name for p in (one / "checkpoints").iterdir() if not p.name.startswith(".")
+    )
     assert (two / "model" / "config.json").is_file()
 
     import mlflow

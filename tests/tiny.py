@@ -83,20 +83,46 @@ def tiny_config(model_type: str, tokenizer, num_labels: int | None = None, **ove
     from transformers import AutoConfig
 
     vocab = len(tokenizer)
-    common = dict(vocab_size=vocab, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                  bos_token_id=tokenizer.bos_token_id)
+    common = dict(
+        vocab_size=vocab,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     if model_type in ("qwen3", "llama", "qwen2", "mistral"):
-        kw = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False)
+        kw = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=False,
+        )
         if model_type == "qwen3":
             kw["head_dim"] = 8
     elif model_type == "bert":
-        kw = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  max_position_embeddings=512, type_vocab_size=2)
+        kw = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=512,
+            type_vocab_size=2,
+        )
     elif model_type == "bart":
-        kw = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-                  encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=512,
-                  decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id)
+        kw = dict(
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=512,
+            decoder_start_token_id=tokenizer.eos_token_id,
+            forced_eos_token_id=tokenizer.eos_token_id,
+        )
     else:
         raise ValueError(model_type)
     kw.update(common)
@@ -128,8 +154,12 @@ def tiny_model_dir(
     tok = tokenizer or make_tokenizer(**tok_kwargs)
     cfg = tiny_config(model_type, tok, num_labels=num_labels)
     torch.manual_seed(seed)
-    cls = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM,
-           "classification": AutoModelForSequenceClassification, "base": AutoModel}[head]
+    cls = {
+        "causal": AutoModelForCausalLM,
+        "seq2seq": AutoModelForSeq2SeqLM,
+        "classification": AutoModelForSequenceClassification,
+        "base": AutoModel,
+    }[head]
     model = cls.from_config(cfg)
     out = Path(root) / f"{model_type}-{head}"
     out.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Fine-tune transformer models from one YAML file, checked at every step."""
 
@@ -121,8 +123,12 @@ def prepare(config: ConfigArg, set_: SetOpt = None) -> None:
 def train(
     config: ConfigArg,
     set_: SetOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest run of this config from its last checkpoint.")] = False,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Write (or resume) exactly this run directory.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the latest run of this config from its last checkpoint.")
+    ] = False,
+    run_dir: Annotated[
+        Optional[Path], typer.Option("--run-dir", help="Write (or resume) exactly this run directory.")
+    ] = None,
     skip_doctor: Annotated[bool, typer.Option("--skip-doctor", help="Do not run preflight checks first.")] = False,
 ) -> None:
     """Train: validate, split, tokenize, preflight, train, evaluate, track."""
@@ -137,7 +143,9 @@ def train(
 def predict(
     run_dir: RunDirArg,
     input: Annotated[Path, typer.Option("--input", "-i", help="File to predict (same formats as training data).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions (CSV, or JSONL by suffix).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write predictions (CSV, or JSONL by suffix).")
+    ],
     set_: SetOpt = None,
 ) -> None:
     """Predict a file with a trained run; written atomically, batched in length order."""
@@ -202,8 +210,12 @@ def bench(
 @_friendly
 def export(
     run_dir: RunDirArg,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Target directory (default RUN_DIR/merged with --merge, else RUN_DIR/export).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output", "-o", help="Target directory (default RUN_DIR/merged with --merge, else RUN_DIR/export)."
+        ),
+    ] = None,
     merge: Annotated[bool, typer.Option("--merge", help="Merge LoRA adapters into the base weights.")] = False,
 ) -> None:
     """Export a trained model (optionally merging LoRA adapters)."""
@@ -215,8 +227,12 @@ def export(
 @app.command()
 @_friendly
 def experiment(
-    spec: Annotated[Path, typer.Argument(help="Experiment YAML: base config + variants (+ folds).", show_default=False)],
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only these variants (retry failed ones).")] = None,
+    spec: Annotated[
+        Path, typer.Argument(help="Experiment YAML: base config + variants (+ folds).", show_default=False)
+    ],
+    only: Annotated[
+        Optional[list[str]], typer.Option("--only", help="Run only these variants (retry failed ones).")
+    ] = None,
     set_: SetOpt = None,
 ) -> None:
     """Run several variants x folds, each in its own process; survive failures; summarize."""

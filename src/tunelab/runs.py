@@ -76,7 +76,11 @@ def latest_run_dir(cfg: Config) -> Path | None:
     base = Path(cfg.output_dir)
     if not base.is_dir():
         return None
-    cands = [p for p in base.iterdir() if p.is_dir() and p.name.split("_", 1)[-1].rsplit("-", 1)[0] == cfg.name and (p / RUN_INFO).exists()]
+    cands = [
+        p
+        for p in base.iterdir()
+        if p.is_dir() and p.name.split("_", 1)[-1].rsplit("-", 1)[0] == cfg.name and (p / RUN_INFO).exists()
+    ]
     return max(cands, key=lambda p: p.name) if cands else None
 
 
@@ -85,8 +89,14 @@ def write_run_files(path: Path, cfg: Config, extra_info: dict[str, Any] | None =
 
     # Credentials typed into the config (e.g. tracking.uri with user:password@) never reach disk.
     atomic_write_text(path / CONFIG, redacted_config_yaml(cfg))
-    info = {"tunelab_version": __version__, "run_format": RUN_FORMAT, "name": cfg.name, "task": cfg.task.type,
-            "created_utc": utc_stamp(), **(extra_info or {})}
+    info = {
+        "tunelab_version": __version__,
+        "run_format": RUN_FORMAT,
+        "name": cfg.name,
+        "task": cfg.task.type,
+        "created_utc": utc_stamp(),
+        **(extra_info or {}),
+    }
     existing = path / RUN_INFO
     if existing.exists():
         old = json.loads(existing.read_text(encoding="utf-8"))
@@ -101,11 +111,15 @@ def load_run(run_dir: str | Path) -> Run:
         raise RunDirError(f"{path}: run directory not found", hint="pass a directory printed by `tunelab train`")
     info_path = path / RUN_INFO
     if not info_path.is_file():
-        raise RunDirError(f"{path}: not a tunelab run directory (no {RUN_INFO})", hint="pass a directory printed by `tunelab train`")
+        raise RunDirError(
+            f"{path}: not a tunelab run directory (no {RUN_INFO})", hint="pass a directory printed by `tunelab train`"
+        )
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RunDirError(f"{info_path}: corrupt run file", hint="the run was interrupted while starting; train again") from None
+        raise RunDirError(
+            f"{info_path}: corrupt run file", hint="the run was interrupted while starting; train again"
+        ) from None
     if not isinstance(info, dict):
         raise RunDirError(f"{info_path}: corrupt run file", hint="the run was interrupted while starting; train again")
     fmt = info.get("run_format")
@@ -127,7 +141,9 @@ def load_run(run_dir: str | Path) -> Run:
 def final_model_dir(run_dir: Path) -> Path:
     model = run_dir / MODEL
     if not (model.is_dir() and any(model.iterdir())):
-        raise RunDirError(f"{run_dir}: no trained model in {MODEL}/", hint="the run did not finish; `tunelab train CONFIG --resume`")
+        raise RunDirError(
+            f"{run_dir}: no trained model in {MODEL}/", hint="the run did not finish; `tunelab train CONFIG --resume`"
+        )
     return model
 
 
@@ -136,5 +152,7 @@ def confine(run_dir: Path, relative: str | Path) -> Path:
     root = run_dir.resolve()
     target = (root / relative).resolve()
     if target != root and root not in target.parents:
-        raise RunDirError(f"{relative}: path escapes the run directory {run_dir}", hint="use a path inside the run directory")
+        raise RunDirError(
+            f"{relative}: path escapes the run directory {run_dir}", hint="use a path inside the run directory"
+        )
     return target

@@ -36,9 +36,9 @@ CONFIGS: dict[str, bytes] = {
     "tab_indent.yaml": b"task:\n\ttype: classification\n",
     "alias_bomb.yaml": (
         b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
-        b'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n'
-        b'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n'
-        b'g: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n'
+        b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        b"g: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
     ),
     "deep_nesting.yaml": (BASE + _deep(40)).encode(),
     "very_deep_nesting.yaml": (BASE + _deep(5000)).encode(),  # deeper than Python's recursion limit
@@ -67,16 +67,23 @@ API: dict[str, bytes] = {
 
 # Run directories that `predict`/`evaluate`/`export`/`report` must refuse with one line.
 RUNS: dict[str, dict[str, bytes]] = {
-    "other_version": {"run.json": json.dumps({"tunelab_version": "9.1.0", "run_format": 99, "name": "x"}).encode(),
-                      "config.yaml": BASE.encode()},
+    "other_version": {
+        "run.json": json.dumps({"tunelab_version": "9.1.0", "run_format": 99, "name": "x"}).encode(),
+        "config.yaml": BASE.encode(),
+    },
     "corrupt_run_json": {"run.json": b'{"tunelab_version": "0.1', "config.yaml": BASE.encode()},
     "run_json_is_list": {"run.json": b"[1, 2, 3]", "config.yaml": BASE.encode()},
     "no_run_json": {"config.yaml": BASE.encode()},
     "missing_config": {"run.json": json.dumps({"tunelab_version": "0.1.0", "run_format": 1}).encode()},
-    "config_no_longer_valid": {"run.json": json.dumps({"tunelab_version": "0.1.0", "run_format": 1}).encode(),
-                               "config.yaml": (BASE + "removed_option: 1\n").encode()},
-    "unfinished": {"run.json": json.dumps({"tunelab_version": "0.1.0", "run_format": 1, "status": "running"}).encode(),
-                   "config.yaml": BASE.encode(), "checkpoints/.keep": b""},
+    "config_no_longer_valid": {
+        "run.json": json.dumps({"tunelab_version": "0.1.0", "run_format": 1}).encode(),
+        "config.yaml": (BASE + "removed_option: 1\n").encode(),
+    },
+    "unfinished": {
+        "run.json": json.dumps({"tunelab_version": "0.1.0", "run_format": 1, "status": "running"}).encode(),
+        "config.yaml": BASE.encode(),
+        "checkpoints/.keep": b"",
+    },
 }
 
 PREDICT: dict[str, bytes] = {

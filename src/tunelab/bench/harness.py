@@ -42,13 +42,19 @@ def build_specs(plan: RuntimePlan, strategies: Sequence[str], auto: tuple[str, s
     loader = {"num_workers": plan.dataloader_num_workers, "pin_memory": plan.dataloader_pin_memory}
     for name in strategies:
         if name not in CHOICES:
-            raise ConfigError(f"bench --strategies: unknown strategy {name!r}", hint=f"choose from {', '.join(CHOICES)}")
+            raise ConfigError(
+                f"bench --strategies: unknown strategy {name!r}", hint=f"choose from {', '.join(CHOICES)}"
+            )
         strategy, note = (auto[0], auto[1]) if name == "auto" else (name, "")
         if strategy == "packed" and not packable:
             continue  # this model cannot be packed; resolve_strategy explains it for `auto`
         order = "grouped" if strategy == "grouped" else "random"
         specs.append(BenchSpec(name, strategy, precision=plan.precision, order=order, note=note, **loader))
-    specs.append(BenchSpec("ideal", "ideal", precision=plan.precision, note="uniform-length batches, no padding, no data loading"))
+    specs.append(
+        BenchSpec(
+            "ideal", "ideal", precision=plan.precision, note="uniform-length batches, no padding, no data loading"
+        )
+    )
     return specs
 
 
@@ -100,13 +106,16 @@ def run_bench(
             batches = endless_batches(rows, order, batch_size, collate, spec)
             # Warm-up batches come from a separate pass, so the timed steps start a fresh cycle.
             warm = endless_batches(rows, order, batch_size, collate, spec)
-        results.append(run_steps(model, batches, steps, spec, device, lr=lr, warmup=warm, on_step=tick,
-                                 warmup_steps=warmup_steps))
+        results.append(
+            run_steps(model, batches, steps, spec, device, lr=lr, warmup=warm, on_step=tick, warmup_steps=warmup_steps)
+        )
         del model
     return results
 
 
-def bench_command(cfg: Config, steps: int | None = None, strategies: str | None = None, out: Path | None = None) -> list[BenchResult]:
+def bench_command(
+    cfg: Config, steps: int | None = None, strategies: str | None = None, out: Path | None = None
+) -> list[BenchResult]:
     """Entry point of `tunelab bench`: load the config's model and train split, measure, write results."""
     from rich.console import Console
 
@@ -121,7 +130,9 @@ def bench_command(cfg: Config, steps: int | None = None, strategies: str | None 
     console.print(f"runtime plan: {plan.summary()}")
     inputs = load_bench_inputs(cfg, plan)
     probe = inputs.make_model()
-    auto = resolve_strategy(cfg.model_copy(update={"data": cfg.data.model_copy(update={"batching": "auto"})}), plan, probe)
+    auto = resolve_strategy(
+        cfg.model_copy(update={"data": cfg.data.model_copy(update={"batching": "auto"})}), plan, probe
+    )
     packable = supports_packing(probe)
     del probe
     console.print(f"batching {auto[1]}")
@@ -130,14 +141,35 @@ def bench_command(cfg: Config, steps: int | None = None, strategies: str | None 
     bs = cfg.training.per_device_train_batch_size
     n_steps = whole_cycles(steps or 2 * grouped_cycle_steps(len(inputs.rows), bs), len(inputs.rows), bs)
     console.print(f"{len(specs)} configurations x {n_steps} optimizer steps (batch {bs}, {len(inputs.rows)} rows)")
-    results = _with_progress(lambda progress: run_bench(
-        inputs.make_model, inputs.rows, tokenizer=inputs.tokenizer, task_kind=inputs.task_kind,
-        max_length=cfg.data.max_length, batch_size=bs, steps=n_steps, specs=specs, device=plan.device,
-        varlen_attention=plan.varlen_attention, lr=cfg.training.learning_rate, seed=cfg.training.seed, progress=progress))
+    results = _with_progress(
+        lambda progress: run_bench(
+            inputs.make_model,
+            inputs.rows,
+            tokenizer=inputs.tokenizer,
+            task_kind=inputs.task_kind,
+            max_length=cfg.data.max_length,
+            batch_size=bs,
+            steps=n_steps,
+            specs=specs,
+            device=plan.device,
+            varlen_attention=plan.varlen_attention,
+            lr=cfg.training.learning_rate,
+            seed=cfg.training.seed,
+            progress=progress,
+        )
+    )
     target = Path(out) if out else Path(cfg.output_dir) / "bench"
-    meta = {"config": cfg.name, "model": cfg.model.name_or_path, "task": cfg.task.type, "batch_size": bs, "steps": n_steps,
-            "rows": len(inputs.rows), "max_length": cfg.data.max_length, "auto": {"strategy": auto[0], "reason": auto[1]},
-            "plan": plan.to_dict()}
+    meta = {
+        "config": cfg.name,
+        "model": cfg.model.name_or_path,
+        "task": cfg.task.type,
+        "batch_size": bs,
+        "steps": n_steps,
+        "rows": len(inputs.rows),
+        "max_length": cfg.data.max_length,
+        "auto": {"strategy": auto[0], "reason": auto[1]},
+        "plan": plan.to_dict(),
+    }
     paths = write_results(results, target, meta)
     from tunelab.bench.report import markdown_table
 

@@ -70,8 +70,11 @@ class BenchResult:
         return self.real_tokens_per_s * self.seconds / self.cpu_seconds if self.cpu_seconds > 0 else math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "samples_per_cpu_s": self.samples_per_cpu_s,
-                "real_tokens_per_cpu_s": self.real_tokens_per_cpu_s}
+        return {
+            **asdict(self),
+            "samples_per_cpu_s": self.samples_per_cpu_s,
+            "real_tokens_per_cpu_s": self.real_tokens_per_cpu_s,
+        }
 
 
 def grouped_cycle_steps(num_rows: int, batch_size: int) -> int:
@@ -97,8 +100,15 @@ def endless_batches(rows: Any, order: list[int], batch_size: int, collate: Calla
     from torch.utils.data import DataLoader
 
     while True:
-        yield from DataLoader(rows, batch_size=batch_size, sampler=order, collate_fn=collate, drop_last=True,
-                              num_workers=spec.num_workers, pin_memory=spec.pin_memory)
+        yield from DataLoader(
+            rows,
+            batch_size=batch_size,
+            sampler=order,
+            collate_fn=collate,
+            drop_last=True,
+            num_workers=spec.num_workers,
+            pin_memory=spec.pin_memory,
+        )
 
 
 class _PeakMemory:
@@ -237,14 +247,27 @@ def run_steps(
                 on_step(i)
         seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start if device != "cuda" else math.nan
-    tail = losses[-max(1, len(losses) // 10):]
+    tail = losses[-max(1, len(losses) // 10) :]
     return BenchResult(
-        name=spec.name, strategy=spec.strategy, precision=spec.precision, steps=steps, samples=samples,
-        seconds=seconds, samples_per_s=samples / seconds, real_tokens_per_s=real / seconds,
-        padded_tokens_per_s=computed / seconds, padding_efficiency=real / max(computed, 1),
-        data_wait_share=wait / seconds, peak_memory_mb=mem.peak / 2**20, memory_kind=mem.kind,
-        final_loss=sum(tail) / len(tail), mean_loss=sum(losses) / len(losses) if losses else math.nan,
-        note=spec.note, load_avg=load, cpu_seconds=cpu_seconds, losses=losses,
+        name=spec.name,
+        strategy=spec.strategy,
+        precision=spec.precision,
+        steps=steps,
+        samples=samples,
+        seconds=seconds,
+        samples_per_s=samples / seconds,
+        real_tokens_per_s=real / seconds,
+        padded_tokens_per_s=computed / seconds,
+        padding_efficiency=real / max(computed, 1),
+        data_wait_share=wait / seconds,
+        peak_memory_mb=mem.peak / 2**20,
+        memory_kind=mem.kind,
+        final_loss=sum(tail) / len(tail),
+        mean_loss=sum(losses) / len(losses) if losses else math.nan,
+        note=spec.note,
+        load_avg=load,
+        cpu_seconds=cpu_seconds,
+        losses=losses,
     )
 
 
@@ -261,10 +284,10 @@ def ideal_batches(rows: Any, order: list[int], batch_size: int, steps: int, task
     width = max(1, round(sum(len(s) for s in seqs) / len(seqs)))
     out = []
     for b in range(steps):
-        chunk = seqs[b * batch_size:(b + 1) * batch_size]
+        chunk = seqs[b * batch_size : (b + 1) * batch_size]
         ids = torch.tensor([(s * (width // len(s) + 1))[:width] for s in chunk])
         if task_kind == "classification":
-            labels = torch.tensor([rows[j]["labels"] for j in picked[b * batch_size:(b + 1) * batch_size]])
+            labels = torch.tensor([rows[j]["labels"] for j in picked[b * batch_size : (b + 1) * batch_size]])
         else:
             labels = ids.clone()
         out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})

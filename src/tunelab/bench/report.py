@@ -9,8 +9,10 @@ from typing import Any
 from tunelab.bench.measure import BenchResult
 from tunelab.io import atomic_path, atomic_write_json, atomic_write_text
 
-HEADER = ("| configuration | samples/s | vs naive | vs ideal (tokens/s) | real tok/s | padded tok/s | padding eff. "
-          "| data wait | peak memory MB | final loss | load (1m) |")
+HEADER = (
+    "| configuration | samples/s | vs naive | vs ideal (tokens/s) | real tok/s | padded tok/s | padding eff. "
+    "| data wait | peak memory MB | final loss | load (1m) |"
+)
 
 
 def _by_name(results: Sequence[BenchResult], name: str) -> BenchResult | None:
@@ -51,8 +53,11 @@ def markdown_table(results: Sequence[BenchResult]) -> str:
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         name = r.name if r.name == r.strategy or r.strategy == "ideal" else f"{r.name} (= {r.strategy})"
-        per_cpu = (f"| {r.samples_per_cpu_s:.1f} | {rel[r.name]['vs_naive_cpu']:.2f}x "
-                   f"| {rel[r.name]['vs_ideal_cpu']:.2f} " if cpu else "")
+        per_cpu = (
+            f"| {r.samples_per_cpu_s:.1f} | {rel[r.name]['vs_naive_cpu']:.2f}x | {rel[r.name]['vs_ideal_cpu']:.2f} "
+            if cpu
+            else ""
+        )
         lines.append(
             f"| {name} ({r.precision}) | {r.samples_per_s:.1f} | {rel[r.name]['vs_naive']:.2f}x | {rel[r.name]['vs_ideal']:.2f} "
             f"{per_cpu}| {r.real_tokens_per_s:,.0f} | {r.padded_tokens_per_s:,.0f} | {r.padding_efficiency:.3f} "
@@ -67,11 +72,13 @@ def write_results(results: Sequence[BenchResult], out_dir: Path, meta: dict[str,
     out_dir.mkdir(parents=True, exist_ok=True)
     rel = ratios(results)
     memory_kind = results[0].memory_kind if results else ""
-    md = (f"# tunelab bench: {meta.get('config', '')}\n\n"
-          f"{meta.get('steps')} optimizer steps per configuration (whole length-group cycles, after warm-up), "
-          f"batch {meta.get('batch_size')}, {meta.get('rows')} rows, max_length {meta.get('max_length')}. "
-          f"Peak memory is {memory_kind}. `auto` chose: {meta.get('auto', {}).get('reason', '?')}.\n\n"
-          f"{markdown_table(results)}\n")
+    md = (
+        f"# tunelab bench: {meta.get('config', '')}\n\n"
+        f"{meta.get('steps')} optimizer steps per configuration (whole length-group cycles, after warm-up), "
+        f"batch {meta.get('batch_size')}, {meta.get('rows')} rows, max_length {meta.get('max_length')}. "
+        f"Peak memory is {memory_kind}. `auto` chose: {meta.get('auto', {}).get('reason', '?')}.\n\n"
+        f"{markdown_table(results)}\n"
+    )
     paths = [atomic_write_text(out_dir / "bench.md", md)]
     payload = {"meta": meta, "results": [{**r.to_dict(), **rel[r.name]} for r in results]}
     paths.append(atomic_write_json(out_dir / "bench.json", payload))
@@ -93,8 +100,13 @@ def bar_chart(results: Sequence[BenchResult], target: Path, title: str = "") -> 
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(results) + 1.2))
     bars = ax.barh(names[::-1], values[::-1], color=colors[::-1])
     for bar, r in zip(bars, results[::-1]):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rel[r.name]['vs_naive']:.2f}x",
-                va="center", fontsize=9)
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {rel[r.name]['vs_naive']:.2f}x",
+            va="center",
+            fontsize=9,
+        )
     ax.set_xlabel("samples / s (higher is better)")
     ax.set_title(f"tunelab bench: {title}")
     ax.set_xlim(0, max(values) * 1.2 if values else 1)

@@ -42,5 +42,9 @@ def load_bench_inputs(cfg: Config, plan: RuntimePlan) -> BenchInputs:
     rows = tokenize_split(splits.train, task, tokenizer, cfg, "train")
     keep = [c for c in ("input_ids", "attention_mask", "labels", "length") if c in rows.column_names]
     rows = rows.select_columns(keep)
-    return BenchInputs(rows=rows, tokenizer=tokenizer, task_kind=task_kind_of(task),
-                       make_model=lambda: task.build_model(cfg, plan, tokenizer))
+    return BenchInputs(
+        rows=rows,
+        tokenizer=tokenizer,
+        task_kind=task_kind_of(task),
+        make_model=lambda: task.build_model(cfg, plan, tokenizer),
+    )

@@ -37,7 +37,9 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{p}: config file not found", hint="pass the path of a YAML config")
     size = p.stat().st_size
     if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{p}: config is {size} bytes, over the {MAX_CONFIG_BYTES} limit", hint="is this a data file?")
+        raise ConfigError(
+            f"{p}: config is {size} bytes, over the {MAX_CONFIG_BYTES} limit", hint="is this a data file?"
+        )
     try:
         text = p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -59,7 +61,9 @@ def parse_yaml(text: str, source: str = "<config>") -> dict[str, Any]:
     except RecursionError:
         # PyYAML's composer recurses per nesting level: thousands of `[` overflow the stack before
         # _check_node can count them (H7, tests/bad_inputs/configs/very_deep_nesting.yaml).
-        raise ConfigError(f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep") from None
+        raise ConfigError(
+            f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep"
+        ) from None
     if data is None:
         raise ConfigError(f"{source}: config is empty", hint="see `tunelab schema` or examples/")
     if not isinstance(data, dict):
@@ -77,9 +81,13 @@ def _check_node(node: yaml.Node | None, source: str) -> None:
         cur, depth = stack.pop()
         seen += 1
         if depth > MAX_DEPTH:
-            raise ConfigError(f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep")
+            raise ConfigError(
+                f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep"
+            )
         if seen > MAX_NODES:
-            raise ConfigError(f"{source}: YAML expands to more than {MAX_NODES} nodes (alias bomb?)", hint="remove anchors/aliases")
+            raise ConfigError(
+                f"{source}: YAML expands to more than {MAX_NODES} nodes (alias bomb?)", hint="remove anchors/aliases"
+            )
         if isinstance(cur, yaml.MappingNode):
             for k, v in cur.value:
                 stack.append((k, depth + 1))
@@ -113,7 +121,9 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any, what: str | None = Non
             nxt = node[part] = {}
         if not isinstance(nxt, dict):
             path = ".".join(parts[: i + 1])
-            raise ConfigError(f"{what or 'override ' + key}: {path} is a value, not a section", hint=f"set {path}=... directly")
+            raise ConfigError(
+                f"{what or 'override ' + key}: {path} is a value, not a section", hint=f"set {path}=... directly"
+            )
         node = nxt
     node[parts[-1]] = value
 
@@ -174,14 +184,22 @@ def did_you_mean(loc: list[str], raw: dict[str, Any]) -> str | None:
     return ".".join([*loc[:-1], match[0]])
 
 
-def _field_model(model: type[BaseModel] | None, name: str, raw: dict[str, Any], loc: list[str]) -> type[BaseModel] | None:
+def _field_model(
+    model: type[BaseModel] | None, name: str, raw: dict[str, Any], loc: list[str]
+) -> type[BaseModel] | None:
     from tunelab.config import schema
 
     if model is None or name not in model.model_fields:
         return None
     if model is Config and name == "task":
-        kind = raw.get("task", {}).get("type", "classification") if isinstance(raw.get("task"), dict) else "classification"
-        return {"classification": schema.ClassificationTask, "summarization": schema.SummarizationTask, "sft": schema.SFTTask}.get(kind)
+        kind = (
+            raw.get("task", {}).get("type", "classification") if isinstance(raw.get("task"), dict) else "classification"
+        )
+        return {
+            "classification": schema.ClassificationTask,
+            "summarization": schema.SummarizationTask,
+            "sft": schema.SFTTask,
+        }.get(kind)
     ann = model.model_fields[name].annotation
     for cand in getattr(ann, "__args__", (ann,)):
         if isinstance(cand, type) and issubclass(cand, BaseModel):

@@ -78,9 +78,18 @@ def resolve_strategy(cfg: Config, plan: RuntimePlan, model: Any = None) -> tuple
     if requested != "auto":
         return requested, f"data.batching: {requested} (requested)"
     if plan.varlen_attention and packable:
-        return "packed", f"auto -> packed: {plan.attn_implementation} has a varlen kernel, so packing costs no padding and no block mask"
-    why = (f"{plan.attn_implementation} on {plan.device} has no varlen kernel (a dense block-diagonal mask makes packing "
-           "slower than length grouping)") if packable else "this model cannot be packed"
+        return (
+            "packed",
+            f"auto -> packed: {plan.attn_implementation} has a varlen kernel, so packing costs no padding and no block mask",
+        )
+    why = (
+        (
+            f"{plan.attn_implementation} on {plan.device} has no varlen kernel (a dense block-diagonal mask makes packing "
+            "slower than length grouping)"
+        )
+        if packable
+        else "this model cannot be packed"
+    )
     return "grouped", f"auto -> grouped: {why}"
 
 
@@ -91,10 +100,13 @@ def train_sampling(strategy: str) -> str:
 
 def trainer_overrides(strategy: str) -> dict[str, Any]:
     """TrainingArguments our collators need: our sampler choice, and the `length` column kept."""
-    return {"train_sampling_strategy": train_sampling(strategy), "length_column_name": "length",
-            # Our collators drop non-model keys themselves; keeping columns lets the sampler read
-            # `length` from Arrow instead of measuring every row's input_ids in Python.
-            "remove_unused_columns": False}
+    return {
+        "train_sampling_strategy": train_sampling(strategy),
+        "length_column_name": "length",
+        # Our collators drop non-model keys themselves; keeping columns lets the sampler read
+        # `length` from Arrow instead of measuring every row's input_ids in Python.
+        "remove_unused_columns": False,
+    }
 
 
 def make_collator(
@@ -108,7 +120,9 @@ def make_collator(
 ) -> Callable[[Sequence[dict[str, Any]]], dict[str, Any]]:
     """The collator for a resolved strategy (`auto` must be resolved first) and task kind."""
     if strategy not in STRATEGIES:
-        raise ConfigError(f"data.batching: unknown strategy {strategy!r}", hint=f"one of {', '.join(STRATEGIES)} or auto")
+        raise ConfigError(
+            f"data.batching: unknown strategy {strategy!r}", hint=f"one of {', '.join(STRATEGIES)} or auto"
+        )
     if task_kind not in TASK_KINDS:
         raise ValueError(f"task_kind must be one of {TASK_KINDS}, got {task_kind!r}")
     if strategy == "packed":
@@ -119,21 +133,32 @@ def make_collator(
 
             # The stock padding-free collator is exactly right for causal LM: labels get -100 at
             # each sample's first token, position_ids restart, cu_seq_lens for flash-attn.
-            return _KeepModelKeys(DataCollatorWithFlattening(return_position_ids=True, separator_id=-100,
-                                                             return_flash_attn_kwargs=varlen_attention))
-        raise ConfigError("data.batching: packed is not supported for encoder-decoder models",
-                          hint="use data.batching: grouped")
+            return _KeepModelKeys(
+                DataCollatorWithFlattening(
+                    return_position_ids=True, separator_id=-100, return_flash_attn_kwargs=varlen_attention
+                )
+            )
+        raise ConfigError(
+            "data.batching: packed is not supported for encoder-decoder models", hint="use data.batching: grouped"
+        )
     padding = "max_length" if strategy == "max_length" else "longest"
     if task_kind == "classification":
         from transformers import DataCollatorWithPadding
 
-        inner = DataCollatorWithPadding(tokenizer, padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of)
+        inner = DataCollatorWithPadding(
+            tokenizer, padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of
+        )
     else:
         from transformers import DataCollatorForSeq2Seq
 
         # Pads `labels` with -100 alongside input_ids (causal LM and seq2seq alike).
-        inner = DataCollatorForSeq2Seq(tokenizer, padding=padding, max_length=max_length,
-                                       pad_to_multiple_of=pad_to_multiple_of, label_pad_token_id=-100)
+        inner = DataCollatorForSeq2Seq(
+            tokenizer,
+            padding=padding,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            label_pad_token_id=-100,
+        )
     return _KeepModelKeys(inner)
 
 

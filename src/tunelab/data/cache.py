@@ -32,8 +32,16 @@ if TYPE_CHECKING:
 PREPROCESSING_VERSION = "1"
 META = "meta.json"
 # init_kwargs that name where a tokenizer came from, not how it tokenizes.
-_LOCATION_KWARGS = ("name_or_path", "_commit_hash", "cache_dir", "revision", "token", "local_files_only",
-                    "trust_remote_code", "_from_auto")
+_LOCATION_KWARGS = (
+    "name_or_path",
+    "_commit_hash",
+    "cache_dir",
+    "revision",
+    "token",
+    "local_files_only",
+    "trust_remote_code",
+    "_from_auto",
+)
 
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
@@ -63,13 +71,13 @@ def _column_digest(column: pd.Series) -> bytes:
         array = array.combine_chunks()
     if array is not None and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         width = np.int32 if pa.types.is_string(array.type) else np.int64
-        offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1]
+        offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset : array.offset + len(array) + 1]
         data = array.buffers()[2]
         h = hashlib.sha256(b"arrow-text")
         h.update(np.diff(offsets).astype("<i8").tobytes())
         h.update(array.is_null().to_numpy(zero_copy_only=False).tobytes())
         if data is not None:
-            h.update(memoryview(data)[offsets[0]:offsets[-1]])
+            h.update(memoryview(data)[offsets[0] : offsets[-1]])
         return h.digest()
     rows = pd.util.hash_pandas_object(column, index=False).to_numpy()
     return hashlib.sha256(b"pandas-rows" + rows.astype("<u8").tobytes()).digest()
@@ -134,8 +142,11 @@ def library_versions() -> dict[str, str]:
     import tokenizers
     import transformers
 
-    return {"datasets": datasets.__version__, "tokenizers": tokenizers.__version__,
-            "transformers": transformers.__version__}
+    return {
+        "datasets": datasets.__version__,
+        "tokenizers": tokenizers.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -163,8 +174,9 @@ def read_meta(entry: Path) -> dict[str, Any] | None:
         return None
 
 
-def get_or_build(cache_dir: str | Path, key: str,
-                 build: Callable[[], tuple[Dataset, dict[str, Any]]]) -> tuple[Dataset, bool]:
+def get_or_build(
+    cache_dir: str | Path, key: str, build: Callable[[], tuple[Dataset, dict[str, Any]]]
+) -> tuple[Dataset, bool]:
     """(dataset, hit). On a miss `build()` returns (dataset, meta extras) and the entry is stored.
 
     Holds a per-key file lock so concurrent processes build once; the second waits, then hits.

@@ -175,8 +175,9 @@ def repair_text(text: str) -> tuple[str, str] | None:
     return (found, repaired) if found else None
 
 
-def scan(values: Iterable[tuple[int, str, str | None]], max_examples: int = 3,
-         rows_checked: int | None = None) -> MojibakeReport:
+def scan(
+    values: Iterable[tuple[int, str, str | None]], max_examples: int = 3, rows_checked: int | None = None
+) -> MojibakeReport:
     """Scan (row, column, text) cells; a row counts once however many of its cells are mangled.
 
     `rows_checked`, when given, is the number of rows looked at, for a caller that passes only
@@ -200,12 +201,14 @@ def scan(values: Iterable[tuple[int, str, str | None]], max_examples: int = 3,
 
 def describe(example: Mojibake, limit: int = 40) -> str:
     """'"ë°°ì†¡" looks like UTF-8 read as cp1252; it should read "배송"' (shortened)."""
-    return (f"{_clip(example.text, limit)!r} looks like UTF-8 text decoded as {example.codepage} and saved again; "
-            f"repaired it reads {_clip(example.repaired, limit)!r}")
+    return (
+        f"{_clip(example.text, limit)!r} looks like UTF-8 text decoded as {example.codepage} and saved again; "
+        f"repaired it reads {_clip(example.repaired, limit)!r}"
+    )
 
 
 def _clip(text: str, limit: int) -> str:
     match = _RUN.search(text)
     start = max(0, match.start() - 5) if match else 0
-    piece = text[start:start + limit]
+    piece = text[start : start + limit]
     return ("…" if start else "") + piece + ("…" if start + limit < len(text) else "")

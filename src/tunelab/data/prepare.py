@@ -84,8 +84,10 @@ def print_summary(splits: Splits, cfg: Config, console: Console) -> None:
         console.print(f"{len(splits.label_names)} labels: {shown}{more}", markup=False, emoji=False)
     if manifest.get("kfold"):
         kf = manifest["kfold"]
-        console.print(f"k-fold: k={kf['k']} seed={kf['seed']} fold sizes {kf['fold_sizes']}"
-                      + (f", fold {kf['fold']} is validation" if kf["fold"] is not None else ""))
+        console.print(
+            f"k-fold: k={kf['k']} seed={kf['seed']} fold sizes {kf['fold_sizes']}"
+            + (f", fold {kf['fold']} is validation" if kf["fold"] is not None else "")
+        )
     for warning in splits.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, markup=True, emoji=False)
     console.print(f"[green]data OK[/] ({len(splits.warnings)} warning(s))")
@@ -114,8 +116,16 @@ def print_length_stats(stats: dict[str, dict[str, float]], max_length: int, cons
     for column in ("split", "rows", "mean", "p50", "p90", "p99", "max", "truncated"):
         table.add_column(column, justify="left" if column == "split" else "right")
     for name, s in stats.items():
-        table.add_row(name, str(s["rows"]), f"{s['mean']:.1f}", f"{s['p50']:.0f}", f"{s['p90']:.0f}", f"{s['p99']:.0f}",
-                      str(s["max"]), f"{s['truncation_rate']:.1%}")
+        table.add_row(
+            name,
+            str(s["rows"]),
+            f"{s['mean']:.1f}",
+            f"{s['p50']:.0f}",
+            f"{s['p90']:.0f}",
+            f"{s['p99']:.0f}",
+            str(s["max"]),
+            f"{s['truncation_rate']:.1%}",
+        )
     console.print(table)
 
 

@@ -27,8 +27,16 @@ import pandas as pd
 from tunelab.errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
-_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-             ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 # One field above this is almost surely an unterminated quote, not real text.
 MAX_FIELD_CHARS = 16 * 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -40,8 +48,10 @@ def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> 
     p = Path(path)
     kind = detect_format(p, fmt)
     if not p.exists():
-        raise DataError(f"{p}: data file not found",
-                        hint="check the path in data.*_file (relative paths start at the working directory)")
+        raise DataError(
+            f"{p}: data file not found",
+            hint="check the path in data.*_file (relative paths start at the working directory)",
+        )
     if not p.is_file():
         raise DataError(f"{p}: not a file", hint="data.*_file must name a file, not a directory")
     if p.stat().st_size == 0:
@@ -64,8 +74,10 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
     for suffix in reversed(suffixes):
         if suffix in _SUFFIXES:
             return _SUFFIXES[suffix]
-    raise DataError(f"{path}: cannot tell the format from the suffix {path.suffix!r}",
-                    hint="use .csv, .tsv, .jsonl or .parquet, or set data.format")
+    raise DataError(
+        f"{path}: cannot tell the format from the suffix {path.suffix!r}",
+        hint="use .csv, .tsv, .jsonl or .parquet, or set data.format",
+    )
 
 
 # ------------------------------------------------------------------------------- text decoding
@@ -74,41 +86,49 @@ def decode_text(path: Path, raw: bytes, encoding: str) -> str:
     nul = raw.find(b"\x00")
     if nul >= 0 and not encoding.lower().replace("-", "").startswith("utf16"):
         line = raw.count(b"\n", 0, nul) + 1
-        raise DataError(f"{path}:{line}: NUL byte at byte offset {nul}: this is a binary file, not text",
-                        hint="is it a Parquet/Excel/zip file with a .csv/.jsonl name, or UTF-16 text? "
-                             "convert it to UTF-8 text")
+        raise DataError(
+            f"{path}:{line}: NUL byte at byte offset {nul}: this is a binary file, not text",
+            hint="is it a Parquet/Excel/zip file with a .csv/.jsonl name, or UTF-16 text? convert it to UTF-8 text",
+        )
     is_utf8 = encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
     if is_utf8 and raw.startswith(_UTF16_BOMS):
-        raise DataError(f"{path}:1: file starts with a UTF-16 byte-order mark but data.encoding is {encoding}",
-                        hint="save the file as UTF-8, or set data.encoding: utf-16")
+        raise DataError(
+            f"{path}:1: file starts with a UTF-16 byte-order mark but data.encoding is {encoding}",
+            hint="save the file as UTF-8, or set data.encoding: utf-16",
+        )
     if is_utf8 and raw.startswith(_UTF8_BOM):
-        raw = raw[len(_UTF8_BOM):]  # a leading UTF-8 BOM is harmless: strip it so the first column name is right
+        raw = raw[len(_UTF8_BOM) :]  # a leading UTF-8 BOM is harmless: strip it so the first column name is right
         encoding = "utf-8"
     try:
         text = raw.decode(encoding)
     except LookupError:
-        raise DataError(f"{path}: unknown encoding {encoding!r}",
-                        hint="set data.encoding to a Python codec name, e.g. utf-8, cp949") from None
+        raise DataError(
+            f"{path}: unknown encoding {encoding!r}", hint="set data.encoding to a Python codec name, e.g. utf-8, cp949"
+        ) from None
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        bad = raw[exc.start:exc.start + 4].hex(" ")
-        raise DataError(f"{path}:{line}: byte offset {exc.start} (column {col} of the line): "
-                        f"bytes {bad} are not valid {encoding}",
-                        hint=_encoding_hint(encoding)) from None
+        bad = raw[exc.start : exc.start + 4].hex(" ")
+        raise DataError(
+            f"{path}:{line}: byte offset {exc.start} (column {col} of the line): bytes {bad} are not valid {encoding}",
+            hint=_encoding_hint(encoding),
+        ) from None
     stray = text.find("\ufeff")
     if stray >= 0:
         line = text.count("\n", 0, stray) + 1
-        raise DataError(f"{path}:{line}: byte-order mark (U+FEFF) inside the file, not at its start",
-                        hint="two files were probably concatenated; remove the second header/BOM "
-                             "(or re-export the file)")
+        raise DataError(
+            f"{path}:{line}: byte-order mark (U+FEFF) inside the file, not at its start",
+            hint="two files were probably concatenated; remove the second header/BOM (or re-export the file)",
+        )
     return text
 
 
 def _encoding_hint(encoding: str) -> str:
     if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
-        return ("the file is not UTF-8 (Korean Excel exports are often cp949/euc-kr): re-save it as UTF-8, "
-                "or set data.encoding: cp949")
+        return (
+            "the file is not UTF-8 (Korean Excel exports are often cp949/euc-kr): re-save it as UTF-8, "
+            "or set data.encoding: cp949"
+        )
     return f"check data.encoding ({encoding}); re-save the file in that encoding or as UTF-8"
 
 
@@ -151,8 +171,10 @@ def _check_header(path: Path, header: list[str]) -> None:
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if name in seen:
-            raise DataError(f"{path}:1:{name}: column name {name!r} appears twice in the header (field {i})",
-                            hint="rename one of the columns")
+            raise DataError(
+                f"{path}:1:{name}: column name {name!r} appears twice in the header (field {i})",
+                hint="rename one of the columns",
+            )
         seen.add(name)
 
 
@@ -160,26 +182,37 @@ def _field_count_error(path: Path, text: str, line: int, header: list[str], reco
     mixed = line_ending_mix(text)
     why = f"; the file mixes line endings ({mixed})" if mixed else ""
     if any("\n" in field or "\r" in field for field in record):
-        return DataError(f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), found {len(record)}; "
-                         f"a quoted field runs over several lines{why}",
-                         hint="a quote opened on this line is probably never closed "
-                              "(or a \" inside text is not doubled as \"\")")
-    hint = ("a stray carriage return (\\r) or mixed CRLF/LF line endings split a record: convert line endings "
-            "(e.g. dos2unix) and quote fields that contain newlines") if mixed else (
-            "quote fields that contain the delimiter or newlines; check for a missing or extra delimiter")
-    return DataError(f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), "
-                     f"found {len(record)}{why}", hint=hint)
+        return DataError(
+            f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), found {len(record)}; "
+            f"a quoted field runs over several lines{why}",
+            hint='a quote opened on this line is probably never closed (or a " inside text is not doubled as "")',
+        )
+    hint = (
+        (
+            "a stray carriage return (\\r) or mixed CRLF/LF line endings split a record: convert line endings "
+            "(e.g. dos2unix) and quote fields that contain newlines"
+        )
+        if mixed
+        else ("quote fields that contain the delimiter or newlines; check for a missing or extra delimiter")
+    )
+    return DataError(
+        f"{path}:{line}: expected {len(header)} fields ({', '.join(header)}), found {len(record)}{why}", hint=hint
+    )
 
 
 def _csv_error(path: Path, text: str, line: int, exc: csv.Error) -> DataError:
     msg = str(exc)
     if "field larger than field limit" in msg:
-        return DataError(f"{path}:{line}: a field is longer than {MAX_FIELD_CHARS} characters",
-                         hint="an opening quote is probably never closed; fix the quoting from this line on")
+        return DataError(
+            f"{path}:{line}: a field is longer than {MAX_FIELD_CHARS} characters",
+            hint="an opening quote is probably never closed; fix the quoting from this line on",
+        )
     mixed = line_ending_mix(text)
     extra = f"; the file mixes line endings ({mixed})" if mixed else ""
-    return DataError(f"{path}:{line}: cannot parse CSV: {msg}{extra}",
-                     hint="fix the quoting on this line; convert line endings to one style (e.g. dos2unix)")
+    return DataError(
+        f"{path}:{line}: cannot parse CSV: {msg}{extra}",
+        hint="fix the quoting on this line; convert line endings to one style (e.g. dos2unix)",
+    )
 
 
 def line_ending_mix(text: str) -> str | None:
@@ -219,12 +252,15 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: malformed JSON at column {exc.colno}: {exc.msg}",
-                            hint="each line must be one complete JSON object; "
-                                 "was the file cut off or pretty-printed?") from None
+            raise DataError(
+                f"{path}:{number}: malformed JSON at column {exc.colno}: {exc.msg}",
+                hint="each line must be one complete JSON object; was the file cut off or pretty-printed?",
+            ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object per line, got {type(obj).__name__}",
-                            hint='write one object per line, e.g. {"text": "...", "label": "..."}')
+            raise DataError(
+                f"{path}:{number}: expected a JSON object per line, got {type(obj).__name__}",
+                hint='write one object per line, e.g. {"text": "...", "label": "..."}',
+            )
         records.append({str(k): to_text(v) for k, v in obj.items()})
         lines.append(number)
         for k, v in obj.items():  # remembered so validation can refuse an object where text belongs
@@ -265,8 +301,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:200]})",
-                        hint="the file is truncated or not Parquet; re-export it") from None
+        raise DataError(
+            f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:200]})",
+            hint="the file is truncated or not Parquet; re-export it",
+        ) from None
     columns = {name: [to_text(v) for v in table.column(name).to_pylist()] for name in table.column_names}
     if len(set(columns)) != len(table.column_names):
         raise DataError(f"{path}: duplicate column names in the Parquet schema", hint="rename the columns")

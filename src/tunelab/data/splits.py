@@ -50,8 +50,10 @@ class Splits:
 def load_splits(cfg: Config) -> Splits:
     data = cfg.data
     if data.kfold and data.kfold.fold is not None and data.validation_file:
-        raise ConfigError("data.kfold.fold is set and data.validation_file is given: choose one validation source",
-                          hint="drop data.validation_file for k-fold runs, or unset data.kfold.fold")
+        raise ConfigError(
+            "data.kfold.fold is set and data.validation_file is given: choose one validation source",
+            hint="drop data.validation_file for k-fold runs, or unset data.kfold.fold",
+        )
     files: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
     pool = _load(cfg, "train", data.train_file, files, warnings)
@@ -65,9 +67,14 @@ def load_splits(cfg: Config) -> Splits:
     if label_col and label_names is not None:
         _check_unseen(cfg, train, validation, test, label_col, label_names, split_info["method"], warnings)
     keys = roles_for(cfg.task, "train").keys
-    warnings += leakage([("train", data.train_file, train),
-                         ("validation", data.validation_file or data.train_file, validation),
-                         ("test", data.test_file or "", test)], keys)
+    warnings += leakage(
+        [
+            ("train", data.train_file, train),
+            ("validation", data.validation_file or data.train_file, validation),
+            ("test", data.test_file or "", test),
+        ],
+        keys,
+    )
     splits = Splits(train, validation, test, label_names, folds, warnings)
     splits.manifest = _manifest(cfg, splits, files, split_info, kfold_info, label_col)
     return splits
@@ -76,11 +83,22 @@ def load_splits(cfg: Config) -> Splits:
 def _load(cfg: Config, split: str, path: str, files: dict[str, Any], warnings: list[str]) -> pd.DataFrame:
     frame = read_table(path, cfg.data.format, cfg.data.encoding)
     roles = roles_for(cfg.task, split)
-    warnings += validate_frame(frame, path, roles, imbalance_warn_ratio=cfg.data.imbalance_warn_ratio,
-                               mojibake_max_share=cfg.data.mojibake_max_share)
+    warnings += validate_frame(
+        frame,
+        path,
+        roles,
+        imbalance_warn_ratio=cfg.data.imbalance_warn_ratio,
+        mojibake_max_share=cfg.data.mojibake_max_share,
+    )
     p = Path(path)
-    files[split] = {"path": str(path), "sha256": sha256_file(p), "bytes": p.stat().st_size, "rows": len(frame),
-                    "row_kind": frame.attrs.get("row_kind", "row"), "columns": _role_dict(roles)}
+    files[split] = {
+        "path": str(path),
+        "sha256": sha256_file(p),
+        "bytes": p.stat().st_size,
+        "rows": len(frame),
+        "row_kind": frame.attrs.get("row_kind", "row"),
+        "columns": _role_dict(roles),
+    }
     return frame
 
 
@@ -105,14 +123,17 @@ def _label_names(cfg: Config, pool: pd.DataFrame, path: str) -> list[str] | None
     bad = ~labels.isin(allowed)
     if bad.any():
         row = pool.index[bad.to_numpy().argmax()]
-        raise DataError(f"{where(pool, path, row, task.label_column)}: label {labels[row]!r} at {row_words(pool, row)} "
-                        f"is not in task.labels",
-                        hint=f"task.labels lists {len(allowed)} labels; add it there or fix the row")
+        raise DataError(
+            f"{where(pool, path, row, task.label_column)}: label {labels[row]!r} at {row_words(pool, row)} "
+            f"is not in task.labels",
+            hint=f"task.labels lists {len(allowed)} labels; add it there or fix the row",
+        )
     return list(task.labels)
 
 
-def _kfold(cfg: Config, pool: pd.DataFrame, label_col: str | None,
-           warnings: list[str]) -> tuple[np.ndarray | None, dict | None]:
+def _kfold(
+    cfg: Config, pool: pd.DataFrame, label_col: str | None, warnings: list[str]
+) -> tuple[np.ndarray | None, dict | None]:
     kf = cfg.data.kfold
     if kf is None:
         return None, None
@@ -121,14 +142,25 @@ def _kfold(cfg: Config, pool: pd.DataFrame, label_col: str | None,
     warnings += warns
     import hashlib
 
-    info = {"k": kf.k, "seed": kf.seed, "fold": kf.fold, "stratified": stratified,
-            "fold_sizes": np.bincount(folds, minlength=kf.k).tolist(),
-            "assignment_sha256": hashlib.sha256(folds.astype("<i8").tobytes()).hexdigest()}
+    info = {
+        "k": kf.k,
+        "seed": kf.seed,
+        "fold": kf.fold,
+        "stratified": stratified,
+        "fold_sizes": np.bincount(folds, minlength=kf.k).tolist(),
+        "assignment_sha256": hashlib.sha256(folds.astype("<i8").tobytes()).hexdigest(),
+    }
     return folds, info
 
 
-def _split(cfg: Config, pool: pd.DataFrame, given_val: pd.DataFrame | None, folds: np.ndarray | None,
-           label_col: str | None, warnings: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
+def _split(
+    cfg: Config,
+    pool: pd.DataFrame,
+    given_val: pd.DataFrame | None,
+    folds: np.ndarray | None,
+    label_col: str | None,
+    warnings: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
     data = cfg.data
     if given_val is not None:
         return pool, given_val, {"method": "file"}
@@ -136,15 +168,32 @@ def _split(cfg: Config, pool: pd.DataFrame, given_val: pd.DataFrame | None, fold
         in_fold = folds == data.kfold.fold
         return pool[~in_fold], pool[in_fold], {"method": "kfold", "fold": data.kfold.fold}
     labels = pool[label_col] if label_col and data.stratify else None
-    train, validation, warns, stratified = holdout(pool, data.validation_split, data.split_seed, labels,
-                                                   data.train_file)
+    train, validation, warns, stratified = holdout(
+        pool, data.validation_split, data.split_seed, labels, data.train_file
+    )
     warnings += warns
-    return train, validation, {"method": "holdout", "validation_split": data.validation_split,
-                               "split_seed": data.split_seed, "stratified": stratified}
+    return (
+        train,
+        validation,
+        {
+            "method": "holdout",
+            "validation_split": data.validation_split,
+            "split_seed": data.split_seed,
+            "stratified": stratified,
+        },
+    )
 
 
-def _check_unseen(cfg: Config, train: pd.DataFrame, validation: pd.DataFrame | None, test: pd.DataFrame | None,
-                  label_col: str, label_names: list[str], method: str, warnings: list[str]) -> None:
+def _check_unseen(
+    cfg: Config,
+    train: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    test: pd.DataFrame | None,
+    label_col: str,
+    label_names: list[str],
+    method: str,
+    warnings: list[str],
+) -> None:
     known = set(train[label_col])
     missing = [name for name in label_names if name not in known]
     if missing:
@@ -154,15 +203,19 @@ def _check_unseen(cfg: Config, train: pd.DataFrame, validation: pd.DataFrame | N
         if unseen.any() and method == "file":
             path = cfg.data.validation_file
             row = validation.index[unseen.to_numpy().argmax()]
-            raise DataError(f"{where(validation, path, row, label_col)}: label {validation.at[row, label_col]!r} at "
-                            f"{row_words(validation, row)} never occurs in the train file",
-                            hint="the model cannot learn a label it never sees; fix the label or add training examples")
+            raise DataError(
+                f"{where(validation, path, row, label_col)}: label {validation.at[row, label_col]!r} at "
+                f"{row_words(validation, row)} never occurs in the train file",
+                hint="the model cannot learn a label it never sees; fix the label or add training examples",
+            )
     if test is not None and label_col in test.columns:
         labels = test[label_col][~null_labels(test[label_col])]
         unseen = labels[~labels.isin(known)]
         if len(unseen):
-            warnings.append(f"{cfg.data.test_file}: {len(unseen)} test row(s) have labels never seen in train, "
-                            f"e.g. {unseen.iloc[0]!r} at {row_words(test, unseen.index[0])}")
+            warnings.append(
+                f"{cfg.data.test_file}: {len(unseen)} test row(s) have labels never seen in train, "
+                f"e.g. {unseen.iloc[0]!r} at {row_words(test, unseen.index[0])}"
+            )
 
 
 def label_counts(frame: pd.DataFrame | None, label_col: str | None) -> dict[str, int] | None:
@@ -171,8 +224,9 @@ def label_counts(frame: pd.DataFrame | None, label_col: str | None) -> dict[str,
     return {str(k): int(v) for k, v in Counter(frame[label_col].dropna()).most_common()}
 
 
-def _manifest(cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None,
-              label_col: str | None) -> dict[str, Any]:
+def _manifest(
+    cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None, label_col: str | None
+) -> dict[str, Any]:
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     return {
         "task": cfg.task.type,

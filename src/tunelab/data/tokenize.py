@@ -66,8 +66,12 @@ def tokenize_split(frame: pd.DataFrame, task: Any, tokenizer: Any, cfg: Config, 
     def build() -> tuple[Dataset, dict[str, Any]]:
         dataset = _tokenize(frame, task, tokenizer, cfg.data.max_length, split)
         # Per-part hashes: diff two entries' meta.json to see why a run re-tokenized.
-        return dataset, {"split": split, "rows": len(dataset), "stats": length_stats(dataset, cfg.data.max_length),
-                         "parts": {name: sha256_json(value) for name, value in parts.items()}}
+        return dataset, {
+            "split": split,
+            "rows": len(dataset),
+            "stats": length_stats(dataset, cfg.data.max_length),
+            "parts": {name: sha256_json(value) for name, value in parts.items()},
+        }
 
     with _quiet_datasets():
         dataset, _hit = get_or_build(cfg.data.cache_dir, key, build)
@@ -79,8 +83,10 @@ def _tokenize(frame: pd.DataFrame, task: Any, tokenizer: Any, max_length: int, s
     from datasets.table import InMemoryTable
 
     # Given fingerprints: datasets would otherwise hash both whole tables to derive them.
-    source = Dataset(InMemoryTable.from_pandas(frame.reset_index(drop=True), preserve_index=False),
-                     fingerprint=f"tunelab-{split}-source")
+    source = Dataset(
+        InMemoryTable.from_pandas(frame.reset_index(drop=True), preserve_index=False),
+        fingerprint=f"tunelab-{split}-source",
+    )
     if len(source) == 0:  # nothing to tokenize: keep datasets' own (empty) result
         return source.map(lambda b: b, batched=True, remove_columns=source.column_names)
     # The same Python values `Dataset.map(batched=True)` would pass the task (its batches are
@@ -89,7 +95,7 @@ def _tokenize(frame: pd.DataFrame, task: Any, tokenizer: Any, max_length: int, s
     tables = []
     with _progress(f"tokenizing {split}", len(source)) as advance:
         for start in range(0, len(source), BATCH_SIZE):
-            batch = {name: values[start:start + BATCH_SIZE] for name, values in rows.items()}
+            batch = {name: values[start : start + BATCH_SIZE] for name, values in rows.items()}
             tables.append(_tokenize_batch(batch, task, tokenizer, max_length))
             advance(tables[-1].num_rows)
     return Dataset(InMemoryTable(pa.concat_tables(tables)), fingerprint=f"tunelab-{split}")
@@ -113,8 +119,12 @@ def _tokenize_batch(batch: dict[str, list[Any]], task: Any, tokenizer: Any, max_
 
 # The narrow int types datasets' writer (OptimizedTypedSequence) gives these columns, kept so a
 # cache entry has the same schema as before; a value that does not fit stays int64, as there.
-_NARROW_INTS = {"input_ids": pa.int32(), "attention_mask": pa.int8(), "token_type_ids": pa.int8(),
-                "special_tokens_mask": pa.int8()}
+_NARROW_INTS = {
+    "input_ids": pa.int32(),
+    "attention_mask": pa.int8(),
+    "token_type_ids": pa.int8(),
+    "special_tokens_mask": pa.int8(),
+}
 # The value a whole column usually holds (tried first; see _flat_list_array).
 _FILLS = {"attention_mask": (1, 0), "token_type_ids": (0, 1), "special_tokens_mask": (0, 1)}
 
@@ -173,8 +183,13 @@ def _flat_list_array(rows: list[list[int]], leaf: pa.DataType, fills: tuple[int,
 
 def _plain(dtype: pa.DataType) -> bool:
     leaf = _leaf(dtype)
-    return (pa.types.is_integer(leaf) or pa.types.is_floating(leaf) or pa.types.is_string(leaf)
-            or pa.types.is_boolean(leaf) or pa.types.is_null(leaf))
+    return (
+        pa.types.is_integer(leaf)
+        or pa.types.is_floating(leaf)
+        or pa.types.is_string(leaf)
+        or pa.types.is_boolean(leaf)
+        or pa.types.is_null(leaf)
+    )
 
 
 def _leaf(dtype: pa.DataType) -> pa.DataType:
@@ -203,8 +218,9 @@ def _real_tokens(columns: dict[str, pa.Array]) -> np.ndarray:
     return sums[offsets[1:] - offsets[0]] - sums[offsets[:-1] - offsets[0]]
 
 
-def _untruncated(batch: dict[str, list[Any]], task: Any, tokenizer: Any, lengths: np.ndarray,
-                 max_length: int) -> np.ndarray:
+def _untruncated(
+    batch: dict[str, list[Any]], task: Any, tokenizer: Any, lengths: np.ndarray, max_length: int
+) -> np.ndarray:
     full = lengths.copy()
     candidates = np.flatnonzero(lengths >= max_length).tolist()
     if not candidates:

@@ -70,8 +70,10 @@ def check_columns(df: pd.DataFrame, path: str, roles: Roles) -> None:
         if column not in df.columns:
             close = _closest(column, have)
             hint = f"did you mean {close!r}? " if close else ""
-            raise DataError(f"{path}:1:{column}: required column {column!r} is missing (columns: {', '.join(have)})",
-                            hint=f"{hint}map your columns in the task section (e.g. task.text_column)")
+            raise DataError(
+                f"{path}:1:{column}: required column {column!r} is missing (columns: {', '.join(have)})",
+                hint=f"{hint}map your columns in the task section (e.g. task.text_column)",
+            )
 
 
 def _closest(name: str, options: list[str]) -> str | None:
@@ -88,22 +90,27 @@ def _check_text(df: pd.DataFrame, path: str, column: str) -> None:
     nested = df.attrs.get("structured", {}).get(column)  # a JSON object/array in a JSONL text field
     if nested:
         line, kind = nested
-        raise DataError(f"{where(df, path, line, column)}: {column} is a JSON {kind}, not text, "
-                        f"at {row_words(df, line)}",
-                        hint=f"{column} must be a string in every row; "
-                             "flatten that field or map another column in the task section")
+        raise DataError(
+            f"{where(df, path, line, column)}: {column} is a JSON {kind}, not text, at {row_words(df, line)}",
+            hint=f"{column} must be a string in every row; "
+            "flatten that field or map another column in the task section",
+        )
     values = df[column]
     missing = values.isna()
     if missing.any():
         row = values.index[missing.to_numpy().argmax()]
-        raise DataError(f"{where(df, path, row, column)}: {column} is missing (null) at {row_words(df, row)}",
-                        hint=f"every row needs a non-empty {column}; drop or fill the row")
+        raise DataError(
+            f"{where(df, path, row, column)}: {column} is missing (null) at {row_words(df, row)}",
+            hint=f"every row needs a non-empty {column}; drop or fill the row",
+        )
     blank = values.str.strip() == ""
     if blank.any():
         row = values.index[blank.to_numpy().argmax()]
         what = "empty" if values[row] == "" else "whitespace-only"
-        raise DataError(f"{where(df, path, row, column)}: {column} is {what} at {row_words(df, row)}",
-                        hint=f"every row needs a non-empty {column}; drop or fill the row")
+        raise DataError(
+            f"{where(df, path, row, column)}: {column} is {what} at {row_words(df, row)}",
+            hint=f"every row needs a non-empty {column}; drop or fill the row",
+        )
 
 
 def null_labels(values: pd.Series) -> pd.Series:
@@ -120,24 +127,29 @@ def _check_labels(df: pd.DataFrame, path: str, column: str) -> None:
             shown = "missing"
         else:
             shown = "empty" if not value.strip() else f"null-like ({value!r})"
-        raise DataError(f"{where(df, path, row, column)}: label is {shown} at {row_words(df, row)}",
-                        hint="every training/validation row needs a label; "
-                             "drop unlabelled rows or move them to the test file")
+        raise DataError(
+            f"{where(df, path, row, column)}: label is {shown} at {row_words(df, row)}",
+            hint="every training/validation row needs a label; drop unlabelled rows or move them to the test file",
+        )
 
 
 def _check_ids(df: pd.DataFrame, path: str, column: str) -> None:
     values = df[column]
     if values.isna().any():
         row = values.index[values.isna().to_numpy().argmax()]
-        raise DataError(f"{where(df, path, row, column)}: id is missing at {row_words(df, row)}",
-                        hint="ids must be present and unique (or set task.id_column: null)")
+        raise DataError(
+            f"{where(df, path, row, column)}: id is missing at {row_words(df, row)}",
+            hint="ids must be present and unique (or set task.id_column: null)",
+        )
     dup = values.duplicated(keep="first")
     if dup.any():
         row = values.index[dup.to_numpy().argmax()]
         first = values.index[(values == values[row]).to_numpy().argmax()]
-        raise DataError(f"{where(df, path, row, column)}: duplicate id {values[row]!r} at {row_words(df, row)} "
-                        f"(first seen at {row_words(df, first)})",
-                        hint="ids must be unique; deduplicate the file (or set task.id_column: null)")
+        raise DataError(
+            f"{where(df, path, row, column)}: duplicate id {values[row]!r} at {row_words(df, row)} "
+            f"(first seen at {row_words(df, first)})",
+            hint="ids must be unique; deduplicate the file (or set task.id_column: null)",
+        )
 
 
 def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float) -> list[str]:
@@ -153,13 +165,18 @@ def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float)
     if not report.rows_affected:
         return []
     first = report.examples[0]
-    summary = (f"{where(df, path, first.row, first.column)}: mojibake in {report.rows_affected} of "
-               f"{report.rows_checked} rows ({report.share:.1%}); first at {row_words(df, first.row)}: "
-               f"{mojibake.describe(first)}")
+    summary = (
+        f"{where(df, path, first.row, first.column)}: mojibake in {report.rows_affected} of "
+        f"{report.rows_checked} rows ({report.share:.1%}); first at {row_words(df, first.row)}: "
+        f"{mojibake.describe(first)}"
+    )
     if report.share > max_share:
-        raise DataError(summary, hint="re-export the original data as UTF-8 (the file was opened with the wrong "
-                                      f"code page and saved); data.mojibake_max_share={max_share} allows "
-                                      "a small share")
+        raise DataError(
+            summary,
+            hint="re-export the original data as UTF-8 (the file was opened with the wrong "
+            f"code page and saved); data.mojibake_max_share={max_share} allows "
+            "a small share",
+        )
     return [summary]
 
 
@@ -198,13 +215,17 @@ def label_warnings(df: pd.DataFrame, path: str, roles: Roles, ratio: float) -> l
     if singles:
         rows = [labels.index[(labels == s).to_numpy().argmax()] for s in singles[:_MAX_EXAMPLES]]
         shown = ", ".join(f"{s!r} ({rows_words(df, [r])})" for s, r in zip(singles, rows))
-        warnings.append(f"{path}: column {roles.label}: {len(singles)} label(s) with a single example: {shown}"
-                        + (" ..." if len(singles) > _MAX_EXAMPLES else ""))
+        warnings.append(
+            f"{path}: column {roles.label}: {len(singles)} label(s) with a single example: {shown}"
+            + (" ..." if len(singles) > _MAX_EXAMPLES else "")
+        )
     if len(counts) > 1:
         (top, n_top), (low, n_low) = counts.most_common()[0], counts.most_common()[-1]
         if n_top / n_low >= ratio:
-            warnings.append(f"{path}: column {roles.label}: heavy class imbalance: {top!r} has {n_top} rows, "
-                            f"{low!r} has {n_low} (ratio {n_top / n_low:.0f} >= data.imbalance_warn_ratio {ratio:g})")
+            warnings.append(
+                f"{path}: column {roles.label}: heavy class imbalance: {top!r} has {n_top} rows, "
+                f"{low!r} has {n_low} (ratio {n_top / n_low:.0f} >= data.imbalance_warn_ratio {ratio:g})"
+            )
     warnings += _conflicts(df, path, roles)
     return warnings
 
@@ -221,8 +242,10 @@ def _conflicts(df: pd.DataFrame, path: str, roles: Roles) -> list[str]:
     rows = df.index[mask.to_numpy()][:_MAX_EXAMPLES]
     labels = sorted({str(df.at[r, roles.label]) for r in rows})
     text = str(key[0])[:60]
-    return [f"{path}: column {roles.label}: {len(clashing)} identical input(s) carry different labels; "
-            f"e.g. {text!r} at {rows_words(df, list(rows))} has labels {labels}"]
+    return [
+        f"{path}: column {roles.label}: {len(clashing)} identical input(s) carry different labels; "
+        f"e.g. {text!r} at {rows_words(df, list(rows))} has labels {labels}"
+    ]
 
 
 def _clashing_keys(df: pd.DataFrame, keys: list[str], label: str) -> list[int]:

@@ -16,8 +16,15 @@ from typing import Any
 
 from tunelab.diagnostics.context import CheckContext
 
-MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "labels",
-              "decoder_input_ids", "decoder_attention_mask")
+MODEL_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+    "labels",
+    "decoder_input_ids",
+    "decoder_attention_mask",
+)
 
 
 def forward_params(model: Any) -> set[str]:
@@ -67,7 +74,7 @@ def sample_batches(ctx: CheckContext, n_batches: int, size: int | None = None) -
     size = size or batch_size(ctx)
     rows = sample_rows(ctx.train_dataset, n_batches * size)
     collate = model_collator(ctx)
-    return [collate(rows[i:i + size]) for i in range(0, len(rows), size) if rows[i:i + size]]
+    return [collate(rows[i : i + size]) for i in range(0, len(rows), size) if rows[i : i + size]]
 
 
 def model_device(model: Any) -> Any:

@@ -37,7 +37,7 @@ class CheckContext:
 
     @property
     def kind(self) -> str:
-        """"classification" | "seq2seq" | "causal": what the loss is computed over."""
+        """ "classification" | "seq2seq" | "causal": what the loss is computed over."""
         if self.cfg.task.type == "classification":
             return "classification"
         config = getattr(self.model, "config", None)

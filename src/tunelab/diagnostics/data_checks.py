@@ -22,8 +22,11 @@ CONFLICT_WARN = 0.01
 
 # Prefixes/phrases of data/'s warning strings (splitting.leakage, validate.label_warnings,
 # validate._check_mojibake) -> our ids.
-_MANIFEST_KINDS = (("leakage:", "data.leakage", warning), ("carry different labels", "data.conflicting_labels", warning),
-                   ("mojibake in", "data.mojibake", warning))
+_MANIFEST_KINDS = (
+    ("leakage:", "data.leakage", warning),
+    ("carry different labels", "data.conflicting_labels", warning),
+    ("mojibake in", "data.mojibake", warning),
+)
 
 
 def check_data(ctx: CheckContext) -> list[Finding]:
@@ -69,8 +72,15 @@ def leakage(ctx: CheckContext) -> list[Finding]:
     share = leaked / len(val)
     ev = dict(validation_rows=len(val), in_train=leaked, share=round(share, 4))
     if share > LEAK_WARN:
-        return [warning("data.leakage", f"{leaked} validation rows ({share:.1%}) are identical to training rows: "
-                        "validation scores overstate generalisation", "deduplicate before splitting (or split by group)", **ev)]
+        return [
+            warning(
+                "data.leakage",
+                f"{leaked} validation rows ({share:.1%}) are identical to training rows: "
+                "validation scores overstate generalisation",
+                "deduplicate before splitting (or split by group)",
+                **ev,
+            )
+        ]
     return [info("data.leakage", f"{leaked} validation rows identical to training rows", **ev)]
 
 
@@ -90,5 +100,11 @@ def conflicts(ctx: CheckContext) -> list[Finding]:
     if groups == 0:
         return []
     severity = warning if share > CONFLICT_WARN else info
-    return [severity("data.conflicting_labels", f"{groups} identical inputs carry different labels ({rows} rows, {share:.1%})",
-                     "fix or drop the contradictory rows; they cap accuracy and add noise", **ev)]
+    return [
+        severity(
+            "data.conflicting_labels",
+            f"{groups} identical inputs carry different labels ({rows} rows, {share:.1%})",
+            "fix or drop the contradictory rows; they cap accuracy and add noise",
+            **ev,
+        )
+    ]

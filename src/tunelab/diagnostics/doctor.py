@@ -59,9 +59,17 @@ def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Fi
         plan, _ = precision.plan_or_findings(cfg, caps)
     say(f"runtime plan: {plan.summary() if plan else 'not decidable (see precision findings)'}")
     built, load_findings = build(cfg, plan, say)
-    ctx = CheckContext(cfg=cfg, plan=plan, caps=caps, task=built.task, tokenizer=built.tokenizer,
-                       train_dataset=built.datasets.get("train"), eval_dataset=built.datasets.get("validation"),
-                       manifest=built.manifest, overfit=overfit)
+    ctx = CheckContext(
+        cfg=cfg,
+        plan=plan,
+        caps=caps,
+        task=built.task,
+        tokenizer=built.tokenizer,
+        train_dataset=built.datasets.get("train"),
+        eval_dataset=built.datasets.get("validation"),
+        manifest=built.manifest,
+        overfit=overfit,
+    )
     # Memory first, from the architecture alone: a model that cannot fit is not built.
     mem = memory.check_memory(ctx) if caps is not None else []
     if plan is not None and built.task is not None and not has_errors(mem + load_findings):
@@ -138,8 +146,9 @@ def training_collator(cfg: Config, plan: Any, task: Any, model: Any, tokenizer: 
     from tunelab.data import batching
 
     strategy, _ = batching.resolve_strategy(cfg, plan, model)
-    return batching.make_collator(strategy, tokenizer, task_kind(task), cfg.data.max_length,
-                                  varlen_attention=plan.varlen_attention)
+    return batching.make_collator(
+        strategy, tokenizer, task_kind(task), cfg.data.max_length, varlen_attention=plan.varlen_attention
+    )
 
 
 def task_kind(task: Any) -> str:
@@ -166,11 +175,11 @@ def print_findings(findings: list[Finding], file: Any = None) -> None:
         table.add_column(col, ratio=ratio, overflow="fold")
     for f in findings:
         style = _STYLE[f.severity]
-        table.add_row(f.id, f"[{style}]{f.severity}[/]", escape(f.title), escape(format_evidence(f.evidence)), escape(f.fix))
+        table.add_row(
+            f.id, f"[{style}]{f.severity}[/]", escape(f.title), escape(format_evidence(f.evidence)), escape(f.fix)
+        )
     console.print(table)
     n_err = sum(f.severity == "error" for f in findings)
     n_warn = sum(f.severity == "warning" for f in findings)
     verdict = "[bold red]NOT READY[/]" if n_err else "[bold green]ready to train[/]"
     console.print(f"{verdict}: {n_err} error(s), {n_warn} warning(s), {len(findings) - n_err - n_warn} info")
-
-

@@ -65,8 +65,10 @@ def doctor_experiment(path: Path, overrides: list[str], as_json: bool = False, o
 
                 print_findings(results[name])
     if as_json:
-        doc = {"ok": not any(has_errors(f) for f in results.values()),
-               "variants": {name: findings_to_json(f) for name, f in results.items()}}
+        doc = {
+            "ok": not any(has_errors(f) for f in results.values()),
+            "variants": {name: findings_to_json(f) for name, f in results.items()},
+        }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         print_summary(results)

@@ -35,8 +35,13 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(id=data["id"], severity=data["severity"], title=data["title"],
-                   evidence=dict(data.get("evidence") or {}), fix=data.get("fix", ""))
+        return cls(
+            id=data["id"],
+            severity=data["severity"],
+            title=data["title"],
+            evidence=dict(data.get("evidence") or {}),
+            fix=data.get("fix", ""),
+        )
 
 
 def error(id: str, title: str, fix: str = "", **evidence: Any) -> Finding:

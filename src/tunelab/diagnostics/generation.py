@@ -26,18 +26,27 @@ def check_generate_inputs(ctx: CheckContext) -> list[Finding]:
     if "token_type_ids" not in enc or "token_type_ids" in forward_params(ctx.model):
         return []
     failure = _try_generate(ctx.model, enc)
-    ev = dict(model_type=getattr(ctx.model.config, "model_type", None),
-              tokenizer_inputs=list(enc.keys()), generate_error=failure)
+    ev = dict(
+        model_type=getattr(ctx.model.config, "model_type", None),
+        tokenizer_inputs=list(enc.keys()),
+        generate_error=failure,
+    )
     if failure is None:  # this transformers version drops them itself: nothing to fix
         return []
     # tunelab's own inference/generation passes only input_ids + attention_mask, so `tunelab
     # predict` works; the saved tokenizer still breaks the usual `generate(**tokenizer(text))`
     # of anyone using the exported model (and training's forward swallows them silently).
-    return [warning("generate.token_type_ids", "the tokenizer emits token_type_ids, which this decoder's generate rejects "
-                    "('model_kwargs are not used by the model'): `tunelab predict` drops them, but the exported "
-                    "model + tokenizer fail with the usual model.generate(**tokenizer(text))",
-                    "set tokenizer.model_input_names = ['input_ids', 'attention_mask'] before saving "
-                    "(or encode prompts with return_token_type_ids=False)", **ev)]
+    return [
+        warning(
+            "generate.token_type_ids",
+            "the tokenizer emits token_type_ids, which this decoder's generate rejects "
+            "('model_kwargs are not used by the model'): `tunelab predict` drops them, but the exported "
+            "model + tokenizer fail with the usual model.generate(**tokenizer(text))",
+            "set tokenizer.model_input_names = ['input_ids', 'attention_mask'] before saving "
+            "(or encode prompts with return_token_type_ids=False)",
+            **ev,
+        )
+    ]
 
 
 def _try_generate(model: Any, enc: Any) -> str | None:

@@ -20,7 +20,11 @@ def check_labels(ctx: CheckContext) -> list[Finding]:
     if labels is None:
         labels = ctx.column("label")
     if labels is None:
-        return [warning("labels.missing", "training data has no `labels` column", "check task.label_column and tokenization")]
+        return [
+            warning(
+                "labels.missing", "training data has no `labels` column", "check task.label_column and tokenization"
+            )
+        ]
     head = ctx.num_labels
     names = _label_names(ctx)
     out = _range(labels, head, names) + _head_size(head, names)
@@ -47,19 +51,33 @@ def _range(labels: list[Any], head: int | None, names: list[str] | None) -> list
     bad = sorted({v for v in ints if v < 0 or v >= head})
     if not bad:
         return []
-    return [error("labels.range", f"{sum(v in set(bad) for v in ints)} labels outside the head's 0..{head - 1} "
-                  "(cross-entropy indexes out of range: a crash on GPU, garbage elsewhere)",
-                  "make the head size equal the label map (num_labels = len(label_names)); rebuild the label map from train",
-                  head_size=head, label_min=min(ints), label_max=max(ints), bad_label_ids=bad[:10],
-                  label_map_size=len(names) if names else None)]
+    return [
+        error(
+            "labels.range",
+            f"{sum(v in set(bad) for v in ints)} labels outside the head's 0..{head - 1} "
+            "(cross-entropy indexes out of range: a crash on GPU, garbage elsewhere)",
+            "make the head size equal the label map (num_labels = len(label_names)); rebuild the label map from train",
+            head_size=head,
+            label_min=min(ints),
+            label_max=max(ints),
+            bad_label_ids=bad[:10],
+            label_map_size=len(names) if names else None,
+        )
+    ]
 
 
 def _head_size(head: int | None, names: list[str] | None) -> list[Finding]:
     if head is None or not names or len(names) == head:
         return []
-    return [error("labels.head_size", f"label map has {len(names)} classes, the head has {head} outputs",
-                  "build the model with num_labels=len(label_names) (task.build_model does this from the manifest)",
-                  head_size=head, label_map_size=len(names))]
+    return [
+        error(
+            "labels.head_size",
+            f"label map has {len(names)} classes, the head has {head} outputs",
+            "build the model with num_labels=len(label_names) (task.build_model does this from the manifest)",
+            head_size=head,
+            label_map_size=len(names),
+        )
+    ]
 
 
 def _balance(ctx: CheckContext, labels: list[Any], names: list[str] | None) -> list[Finding]:
@@ -71,19 +89,44 @@ def _balance(ctx: CheckContext, labels: list[Any], names: list[str] | None) -> l
     smallest_id, smallest = min(counts.items(), key=lambda kv: kv[1])
     largest = max(counts.values())
     ratio = largest / max(1, smallest)
-    label = (names[smallest_id] if names and 0 <= smallest_id < len(names) else smallest_id)
-    ev = dict(classes=n_classes, classes_in_train=len(counts), smallest_class=label, smallest_count=smallest,
-              largest_count=largest, imbalance_ratio=round(ratio, 2))
+    label = names[smallest_id] if names and 0 <= smallest_id < len(names) else smallest_id
+    ev = dict(
+        classes=n_classes,
+        classes_in_train=len(counts),
+        smallest_class=label,
+        smallest_count=smallest,
+        largest_count=largest,
+        imbalance_ratio=round(ratio, 2),
+    )
     out: list[Finding] = []
     if missing:
-        out.append(warning("labels.unseen", f"{len(missing)} classes of the label map have no training sample",
-                           "check the split (stratify) or drop those classes", missing=[names[i] if names else i for i in missing[:10]], **ev))
+        out.append(
+            warning(
+                "labels.unseen",
+                f"{len(missing)} classes of the label map have no training sample",
+                "check the split (stratify) or drop those classes",
+                missing=[names[i] if names else i for i in missing[:10]],
+                **ev,
+            )
+        )
     threshold = ctx.cfg.data.imbalance_warn_ratio
     if ratio > threshold or smallest < MIN_CLASS_COUNT:
-        title = (f"imbalance {ratio:.1f}x (threshold {threshold:g}), smallest class has {smallest} samples" if ratio > threshold
-                 else f"smallest class has only {smallest} training samples (fewer than {MIN_CLASS_COUNT})")
-        out.append(warning("labels.imbalance", title,
-                           "watch macro-F1, consider class weights or more data for the rare classes", threshold=threshold, **ev))
+        title = (
+            f"imbalance {ratio:.1f}x (threshold {threshold:g}), smallest class has {smallest} samples"
+            if ratio > threshold
+            else f"smallest class has only {smallest} training samples (fewer than {MIN_CLASS_COUNT})"
+        )
+        out.append(
+            warning(
+                "labels.imbalance",
+                title,
+                "watch macro-F1, consider class weights or more data for the rare classes",
+                threshold=threshold,
+                **ev,
+            )
+        )
     else:
-        out.append(info("labels.balance", f"{len(counts)} classes, smallest {smallest} samples, imbalance {ratio:.1f}x", **ev))
+        out.append(
+            info("labels.balance", f"{len(counts)} classes, smallest {smallest} samples, imbalance {ratio:.1f}x", **ev)
+        )
     return out

@@ -46,15 +46,27 @@ def _percentile(values: list[int], q: float) -> int:
 def _distribution(lengths: list[int], limit: int, what: str, key: str, full: list[int] | None = None) -> Finding:
     """`full`: lengths before truncation when known; else a row at the limit counts as truncated."""
     truncated = (sum(v > limit for v in full) if full else sum(v >= limit for v in lengths)) / len(lengths)
-    ev = dict(rows=len(lengths), min=min(lengths), p50=_percentile(lengths, 0.5), p90=_percentile(lengths, 0.9),
-              p99=_percentile(lengths, 0.99), max=max(lengths), limit=limit, truncated_share=round(truncated, 4))
+    ev = dict(
+        rows=len(lengths),
+        min=min(lengths),
+        p50=_percentile(lengths, 0.5),
+        p90=_percentile(lengths, 0.9),
+        p99=_percentile(lengths, 0.99),
+        max=max(lengths),
+        limit=limit,
+        truncated_share=round(truncated, 4),
+    )
     if full:  # the real tail, not the one cut at the limit: what the limit would have to be
         ev["p99_untruncated"], ev["max_untruncated"] = _percentile(full, 0.99), max(full)
     fid = f"lengths.truncation_{what}"
     if truncated > TRUNCATION_WARN:
-        p99 = (f"{ev['p99_untruncated']} before truncation" if full else f"{ev['p99']}, capped at the limit")
-        return warning(fid, f"{truncated:.1%} of {what} reach {key}={limit} and are truncated",
-                       f"raise {key} (p99 is {p99}), or accept the loss of their tails", **ev)
+        p99 = f"{ev['p99_untruncated']} before truncation" if full else f"{ev['p99']}, capped at the limit"
+        return warning(
+            fid,
+            f"{truncated:.1%} of {what} reach {key}={limit} and are truncated",
+            f"raise {key} (p99 is {p99}), or accept the loss of their tails",
+            **ev,
+        )
     return info(fid, f"{what}: median {ev['p50']} tokens, {truncated:.1%} truncated at {limit}", **ev)
 
 
@@ -69,12 +81,12 @@ def padding_efficiency(lengths: list[int], batch_size: int, max_length: int, see
     def padded(batches: list[list[int]]) -> int:
         return sum(max(b) * len(b) for b in batches if b)
 
-    dynamic = [shuffled[i:i + batch_size] for i in range(0, len(shuffled), batch_size)]
+    dynamic = [shuffled[i : i + batch_size] for i in range(0, len(shuffled), batch_size)]
     grouped: list[list[int]] = []
     mega = batch_size * MEGABATCH_MULT
     for i in range(0, len(shuffled), mega):
-        chunk = sorted(shuffled[i:i + mega], reverse=True)
-        grouped += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+        chunk = sorted(shuffled[i : i + mega], reverse=True)
+        grouped += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rows, fill = 0, max_length
     for n in shuffled:
         if fill + n > max_length:
@@ -95,7 +107,14 @@ def _waste(ctx: CheckContext, lengths: list[int], max_len: int) -> Finding:
     ev: dict[str, Any] = {f"efficiency_{k}": v for k, v in eff.items()} | {"batching": configured, "batch_size": bs}
     best = max(eff, key=lambda k: eff[k])
     if configured in eff and eff[configured] < WASTE_WARN and eff[best] - eff[configured] > BETTER_BY:
-        return warning("lengths.padding_waste", f"batching {configured} computes {1 - eff[configured]:.0%} padding; "
-                       f"{best} would waste {1 - eff[best]:.0%}", f"set data.batching: {best}", **ev)
-    return info("lengths.padding_waste", "padding waste per strategy: " +
-                ", ".join(f"{k} {1 - v:.0%}" for k, v in eff.items()), **ev)
+        return warning(
+            "lengths.padding_waste",
+            f"batching {configured} computes {1 - eff[configured]:.0%} padding; {best} would waste {1 - eff[best]:.0%}",
+            f"set data.batching: {best}",
+            **ev,
+        )
+    return info(
+        "lengths.padding_waste",
+        "padding waste per strategy: " + ", ".join(f"{k} {1 - v:.0%}" for k, v in eff.items()),
+        **ev,
+    )

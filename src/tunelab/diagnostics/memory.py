@@ -23,8 +23,19 @@ WARN_SHARE = 0.85  # above this share of device memory: fragmentation and spikes
 CUDA_CONTEXT_BYTES = int(0.8 * GIB)  # CUDA context + allocator slack, measured typical
 _WEIGHT_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}
 # Optimizer state bytes per trainable parameter.
-_OPTIM_BYTES = {"adamw_torch": 8, "adamw_torch_fused": 8, "adamw_hf": 8, "adamw": 8, "adafactor": 4, "sgd": 4,
-                "adamw_bnb_8bit": 2, "adamw_8bit": 2, "paged_adamw_8bit": 2, "paged_adamw_32bit": 8, "lion_8bit": 1}
+_OPTIM_BYTES = {
+    "adamw_torch": 8,
+    "adamw_torch_fused": 8,
+    "adamw_hf": 8,
+    "adamw": 8,
+    "adafactor": 4,
+    "sgd": 4,
+    "adamw_bnb_8bit": 2,
+    "adamw_8bit": 2,
+    "paged_adamw_8bit": 2,
+    "paged_adamw_32bit": 8,
+    "lion_8bit": 1,
+}
 
 
 @dataclass
@@ -63,7 +74,14 @@ def check_memory(ctx: CheckContext) -> list[Finding]:
         ev["alternatives_gib"] = {key: round(gib, 2) for key, _, gib in options}
         fix = _advice(options, device_bytes)
         if est["total"] > device_bytes:
-            return [error("memory.fit", f"estimated {est['total'] / GIB:.2f} GiB needed, device has {device_bytes / GIB:.2f} GiB", fix, **ev)]
+            return [
+                error(
+                    "memory.fit",
+                    f"estimated {est['total'] / GIB:.2f} GiB needed, device has {device_bytes / GIB:.2f} GiB",
+                    fix,
+                    **ev,
+                )
+            ]
         return [warning("memory.tight", f"estimated {ev['share']:.0%} of device memory", fix, **ev)]
     return [info("memory.plan", f"estimated {est['total'] / GIB:.2f} GiB of {device_bytes / GIB:.2f} GiB", **ev)]
 
@@ -88,8 +106,14 @@ class Setup:
     @classmethod
     def of(cls, cfg: Config, weight_dtype: str) -> Setup:
         q = cfg.model.quantization
-        return cls(weight_dtype, cfg.model.lora.enabled, q.load_in_4bit, q.load_in_8bit,
-                   cfg.training.gradient_checkpointing, cfg.training.per_device_train_batch_size)
+        return cls(
+            weight_dtype,
+            cfg.model.lora.enabled,
+            q.load_in_4bit,
+            q.load_in_8bit,
+            cfg.training.gradient_checkpointing,
+            cfg.training.per_device_train_batch_size,
+        )
 
 
 def lora_params(cfg: Config, shape: Shape) -> int:
@@ -128,7 +152,9 @@ def estimate(cfg: Config, shape: Shape, kind: str, setup: Setup, device: str) ->
     return est
 
 
-def alternatives(cfg: Config, shape: Shape, kind: str, current: Setup, device: str, bf16: bool) -> list[tuple[str, str, float]]:
+def alternatives(
+    cfg: Config, shape: Shape, kind: str, current: Setup, device: str, bf16: bool
+) -> list[tuple[str, str, float]]:
     """(short name, what to set, estimated GiB) for the usual ways to shrink a run, smallest change first.
 
     Only changes that turn on something the config does not already use (advising "enable LoRA"
@@ -139,13 +165,25 @@ def alternatives(cfg: Config, shape: Shape, kind: str, current: Setup, device: s
     half = "bfloat16" if device == "cuda" and bf16 else current.weight_dtype  # frozen base weights need no fp32 copy
     c = current
     candidates = [
-        ("grad_ckpt", not c.gradient_checkpointing, "training.gradient_checkpointing: true", replace(c, gradient_checkpointing=True)),
+        (
+            "grad_ckpt",
+            not c.gradient_checkpointing,
+            "training.gradient_checkpointing: true",
+            replace(c, gradient_checkpointing=True),
+        ),
         ("lora", not c.lora, "model.lora.enabled: true", replace(c, lora=True, weight_dtype=half)),
-        ("lora+ckpt", not (c.lora and c.gradient_checkpointing), "model.lora.enabled: true and training.gradient_checkpointing: true",
-         replace(c, lora=True, weight_dtype=half, gradient_checkpointing=True)),
-        ("qlora+ckpt", device == "cuda" and not (c.lora and c.load_in_4bit and c.gradient_checkpointing),
-         "QLoRA: model.lora.enabled: true, model.quantization.load_in_4bit: true, training.gradient_checkpointing: true",
-         replace(c, lora=True, load_in_4bit=True, load_in_8bit=False, gradient_checkpointing=True)),
+        (
+            "lora+ckpt",
+            not (c.lora and c.gradient_checkpointing),
+            "model.lora.enabled: true and training.gradient_checkpointing: true",
+            replace(c, lora=True, weight_dtype=half, gradient_checkpointing=True),
+        ),
+        (
+            "qlora+ckpt",
+            device == "cuda" and not (c.lora and c.load_in_4bit and c.gradient_checkpointing),
+            "QLoRA: model.lora.enabled: true, model.quantization.load_in_4bit: true, training.gradient_checkpointing: true",
+            replace(c, lora=True, load_in_4bit=True, load_in_8bit=False, gradient_checkpointing=True),
+        ),
     ]
     options: list[tuple[str, str, Setup]] = []
     for key, wanted, label, setup in candidates:
@@ -154,8 +192,14 @@ def alternatives(cfg: Config, shape: Shape, kind: str, current: Setup, device: s
     small = max(1, c.batch // 4)
     if c.batch > 1:
         prefix, base = (f"{options[-1][1]}, ", options[-1][2]) if options else ("", c)
-        options.append((f"smallest+batch{small}", f"{prefix}training.per_device_train_batch_size: {small} "
-                        "(raise gradient_accumulation_steps to keep the effective batch)", replace(base, batch=small)))
+        options.append(
+            (
+                f"smallest+batch{small}",
+                f"{prefix}training.per_device_train_batch_size: {small} "
+                "(raise gradient_accumulation_steps to keep the effective batch)",
+                replace(base, batch=small),
+            )
+        )
     return [(key, label, estimate(cfg, shape, kind, setup, device)["total"] / GIB) for key, label, setup in options]
 
 
@@ -176,15 +220,30 @@ def _offload_findings(cfg: Config, weight_bytes: float, device_bytes: int, ev: d
     values = set(device_map.values()) if isinstance(device_map, dict) else set()
     offloads = "disk" in values or (isinstance(device_map, str) and weight_bytes > device_bytes)
     if offloads and not folder:
-        return [error("memory.offload_folder", f"device_map {device_map!r} would offload weights ({weight_bytes / GIB:.2f} GiB of "
-                      f"weights, {device_bytes / GIB:.2f} GiB device) but a {cfg.task.type} run has no offload folder "
-                      "(it loads the model whole, without placement)",
-                      "use a model that fits the device (or a larger device); offloaded placement is for the generative "
-                      "tasks (summarization, sft), which offload to <run_dir>/offload",
-                      device_map=str(device_map), task=cfg.task.type, **ev)]
+        return [
+            error(
+                "memory.offload_folder",
+                f"device_map {device_map!r} would offload weights ({weight_bytes / GIB:.2f} GiB of "
+                f"weights, {device_bytes / GIB:.2f} GiB device) but a {cfg.task.type} run has no offload folder "
+                "(it loads the model whole, without placement)",
+                "use a model that fits the device (or a larger device); offloaded placement is for the generative "
+                "tasks (summarization, sft), which offload to <run_dir>/offload",
+                device_map=str(device_map),
+                task=cfg.task.type,
+                **ev,
+            )
+        ]
     if offloads:
-        return [warning("memory.offload", "weights are offloaded: every step streams them from CPU/disk (very slow training)",
-                        "use LoRA/QLoRA so the model fits the device", device_map=str(device_map), offload_folder=folder, **ev)]
+        return [
+            warning(
+                "memory.offload",
+                "weights are offloaded: every step streams them from CPU/disk (very slow training)",
+                "use LoRA/QLoRA so the model fits the device",
+                device_map=str(device_map),
+                offload_folder=folder,
+                **ev,
+            )
+        ]
     return []
 
 
@@ -220,7 +279,9 @@ def model_shape(cfg: Config, model: Any = None) -> Shape | None:
 def _dims(config: Any) -> tuple[int, int, int, int]:
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     hidden = getattr(text, "hidden_size", None) or getattr(text, "d_model", None) or 0
-    layers = getattr(text, "num_hidden_layers", None) or (getattr(text, "encoder_layers", 0) + getattr(text, "decoder_layers", 0))
+    layers = getattr(text, "num_hidden_layers", None) or (
+        getattr(text, "encoder_layers", 0) + getattr(text, "decoder_layers", 0)
+    )
     heads = getattr(text, "num_attention_heads", None) or getattr(text, "encoder_attention_heads", 1) or 1
     return int(hidden), int(layers or 0), int(heads), int(getattr(text, "vocab_size", 0) or 0)
 
@@ -229,8 +290,9 @@ def _load_config(cfg: Config) -> Any:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
-                                          trust_remote_code=cfg.model.trust_remote_code)
+        return AutoConfig.from_pretrained(
+            cfg.model.name_or_path, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
+        )
     except (OSError, ValueError):
         return None
 
@@ -240,7 +302,9 @@ def _meta_model(cfg: Config, config: Any) -> Any:
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    classes = [AutoModel] if cfg.task.type == "classification" else [AutoModelForSeq2SeqLM, AutoModelForCausalLM, AutoModel]
+    classes = (
+        [AutoModel] if cfg.task.type == "classification" else [AutoModelForSeq2SeqLM, AutoModelForCausalLM, AutoModel]
+    )
     for cls in classes:
         try:
             with torch.device("meta"):

@@ -51,7 +51,11 @@ def _probe(ctx: CheckContext) -> dict[str, Any]:
     # Classification only: an LM head's input/output are (batch, length, vocab)-sized.
     _, head = head_module(model, ctx.num_labels) if ctx.kind == "classification" else (None, None)
     seen: list[tuple[Any, Any]] = []
-    hook = head.register_forward_hook(lambda m, i, o: seen.append((i[0].detach().float(), o.detach().float()))) if head is not None else None
+    hook = (
+        head.register_forward_hook(lambda m, i, o: seen.append((i[0].detach().float(), o.detach().float())))
+        if head is not None
+        else None
+    )
     device = model_device(model)
     losses, moments, labels, pooled = [], [], [], []
     width = None
@@ -79,8 +83,15 @@ def _probe(ctx: CheckContext) -> dict[str, Any]:
     total, sq, n = (sum(m[i] for m in moments) for i in range(3))
     mean = total / n if n else 0.0
     std = math.sqrt(max(0.0, sq / n - mean * mean) * n / max(1, n - 1)) if n else 0.0
-    result = {"losses": losses, "logit_mean": mean, "logit_std": std, "width": width, "labels": labels,
-              "pooled": pooled, "head": head}
+    result = {
+        "losses": losses,
+        "logit_mean": mean,
+        "logit_std": std,
+        "width": width,
+        "labels": labels,
+        "pooled": pooled,
+        "head": head,
+    }
     ctx.cache["probe"] = result
     return result
 
@@ -126,16 +137,26 @@ def _classification_verdict(ctx: CheckContext, probe: dict[str, Any], loss: floa
     on_pad = [p["on_pad"] for p in probe["pooled"] if p.get("on_pad") is not None]
     pad_share = float(torch.cat(on_pad).float().mean()) if on_pad else None
     if pad_share:
-        out.append(error("pooling.pad_position", f"{pad_share:.0%} of rows are classified from a pad position, not their last real token",
-                         "pool the last token with attention_mask 1 (tunelab's mask pooling), and make model.config.pad_token_id "
-                         "equal tokenizer.pad_token_id", pooled_on_pad_share=round(pad_share, 4),
-                         config_pad_token_id=getattr(ctx.model.config, "pad_token_id", None),
-                         tokenizer_pad_token_id=ctx.tokenizer.pad_token_id))
+        out.append(
+            error(
+                "pooling.pad_position",
+                f"{pad_share:.0%} of rows are classified from a pad position, not their last real token",
+                "pool the last token with attention_mask 1 (tunelab's mask pooling), and make model.config.pad_token_id "
+                "equal tokenizer.pad_token_id",
+                pooled_on_pad_share=round(pad_share, 4),
+                config_pad_token_id=getattr(ctx.model.config, "pad_token_id", None),
+                tokenizer_pad_token_id=ctx.tokenizer.pad_token_id,
+            )
+        )
     if not math.isfinite(loss):
-        out.append(error("loss.initial", "initial loss is not finite", "check inputs and precision (fp16 overflow?)", **ev))
+        out.append(
+            error("loss.initial", "initial loss is not finite", "check inputs and precision (fp16 overflow?)", **ev)
+        )
     elif loss > LOSS_ERROR_RATIO * ref:
         cause, fix = _cause(ev, pad_share)
-        out.append(error("loss.initial", f"initial loss {loss:.2f} is {loss / ref:.1f}x ln({c})={ref:.2f}: {cause}", fix, **ev))
+        out.append(
+            error("loss.initial", f"initial loss {loss:.2f} is {loss / ref:.1f}x ln({c})={ref:.2f}: {cause}", fix, **ev)
+        )
     elif loss > LOSS_WARN_RATIO * ref:
         cause, fix = _cause(ev, pad_share)
         out.append(warning("loss.initial", f"initial loss {loss:.2f} is {loss / ref:.2f}x ln({c}): {cause}", fix, **ev))
@@ -172,18 +193,28 @@ def _cause(ev: dict[str, Any], pad_share: float | None) -> tuple[str, str]:
     norm = ev.get("pooled_hidden_norm")
     suggested = f"{TARGET_LOGIT_STD / norm:.1g}" if norm else "0.02"
     if pad_share:
-        return (f"{pad_share:.0%} of rows are pooled from pad tokens",
-                "fix the pooling (see pooling.pad_position); the loss follows")
+        return (
+            f"{pad_share:.0%} of rows are pooled from pad tokens",
+            "fix the pooling (see pooling.pad_position); the loss follows",
+        )
     head_std, init = ev.get("head_weight_std"), ev.get("initializer_range") or 0.02
     if head_std is not None and head_std > HEAD_STD_FACTOR * init:
-        return (f"the classification head is initialised far too large (weight std {head_std:.3g} vs initializer_range {init:g}; "
-                f"logit std {ev['logit_std']:.3g})", f"re-initialise the head small: model.head_init_std: {min(float(suggested), init):g}")
+        return (
+            f"the classification head is initialised far too large (weight std {head_std:.3g} vs initializer_range {init:g}; "
+            f"logit std {ev['logit_std']:.3g})",
+            f"re-initialise the head small: model.head_init_std: {min(float(suggested), init):g}",
+        )
     hidden = ev.get("hidden_size")
     if norm and hidden and norm > 10 * math.sqrt(hidden):
-        return (f"the pooled hidden state has norm {norm:.3g} (~{norm / math.sqrt(hidden):.0f}x sqrt(hidden)): an unnormalised "
-                "state feeds the head", f"model.head_init_std: {suggested} (logit std ~{TARGET_LOGIT_STD}), or pool after the final norm")
-    return (f"logits are too wide (std {ev['logit_std']:.3g}) for a fresh head",
-            f"re-initialise the head small: model.head_init_std: {suggested}")
+        return (
+            f"the pooled hidden state has norm {norm:.3g} (~{norm / math.sqrt(hidden):.0f}x sqrt(hidden)): an unnormalised "
+            "state feeds the head",
+            f"model.head_init_std: {suggested} (logit std ~{TARGET_LOGIT_STD}), or pool after the final norm",
+        )
+    return (
+        f"logits are too wide (std {ev['logit_std']:.3g}) for a fresh head",
+        f"re-initialise the head small: model.head_init_std: {suggested}",
+    )
 
 
 def _lm_verdict(ctx: CheckContext, probe: dict[str, Any], loss: float) -> list[Finding]:
@@ -193,11 +224,24 @@ def _lm_verdict(ctx: CheckContext, probe: dict[str, Any], loss: float) -> list[F
     if not math.isfinite(loss):
         return [error("loss.initial", "initial loss is not finite", "check the labels (all -100?) and precision", **ev)]
     if loss > LOSS_ERROR_RATIO * ref:
-        return [error("loss.initial", f"initial LM loss {loss:.2f} is {loss / ref:.1f}x a uniform guess ln({vocab})",
-                      "the output layer is mis-scaled or the labels are misaligned; check the model weights loaded", **ev)]
+        return [
+            error(
+                "loss.initial",
+                f"initial LM loss {loss:.2f} is {loss / ref:.1f}x a uniform guess ln({vocab})",
+                "the output layer is mis-scaled or the labels are misaligned; check the model weights loaded",
+                **ev,
+            )
+        ]
     if loss > 0.9 * ref:
-        return [warning("loss.initial", f"initial LM loss {loss:.2f} is at the uniform-guess level ln({vocab})={ref:.2f}: "
-                        "the weights look untrained", "check model.name_or_path points at pretrained weights", **ev)]
+        return [
+            warning(
+                "loss.initial",
+                f"initial LM loss {loss:.2f} is at the uniform-guess level ln({vocab})={ref:.2f}: "
+                "the weights look untrained",
+                "check model.name_or_path points at pretrained weights",
+                **ev,
+            )
+        ]
     return [info("loss.initial", f"initial LM loss {loss:.3f} (uniform guess {ref:.2f})", **ev)]
 
 
@@ -216,35 +260,63 @@ def check_grad_norm(ctx: CheckContext) -> list[Finding]:
                 loss = model(**batch).loss
             loss.float().backward()
         norms = {n: float(p.grad.detach().float().norm()) for n, p in model.named_parameters() if p.grad is not None}
-        head_sq = sum(float(p.grad.detach().float().norm()) ** 2 for p in model.parameters() if p.grad is not None and id(p) in head_ids)
+        head_sq = sum(
+            float(p.grad.detach().float().norm()) ** 2
+            for p in model.parameters()
+            if p.grad is not None and id(p) in head_ids
+        )
     finally:
         model.zero_grad(set_to_none=True)
     head_std = float(head.weight.detach().float().std()) if head is not None else None
     return [_grad_verdict(ctx, norms, head_sq, head_name, head_std)]
 
 
-def _grad_verdict(ctx: CheckContext, norms: dict[str, float], head_sq: float, head_name: str | None,
-                  head_std: float | None) -> Finding:
+def _grad_verdict(
+    ctx: CheckContext, norms: dict[str, float], head_sq: float, head_name: str | None, head_std: float | None
+) -> Finding:
     total = math.sqrt(sum(v * v for v in norms.values()))
     head = math.sqrt(head_sq)
     body = math.sqrt(max(0.0, total**2 - head_sq))
     top = max(norms, key=lambda n: norms[n]) if norms else None
     clip = ctx.cfg.training.max_grad_norm
     init = getattr(getattr(ctx.model, "config", None), "initializer_range", None) or 0.02
-    ev = dict(grad_norm=total, head=head, body=body, head_module=head_name, largest_param=top,
-              largest_param_norm=norms.get(top) if top else None, max_grad_norm=clip, head_weight_std=head_std)
+    ev = dict(
+        grad_norm=total,
+        head=head,
+        body=body,
+        head_module=head_name,
+        largest_param=top,
+        largest_param_norm=norms.get(top) if top else None,
+        max_grad_norm=clip,
+        head_weight_std=head_std,
+    )
     if not math.isfinite(total):
-        return error("grad.init_norm", "gradient at initialisation is not finite", "check precision (fp16 overflow) and inputs", **ev)
+        return error(
+            "grad.init_norm",
+            "gradient at initialisation is not finite",
+            "check precision (fp16 overflow) and inputs",
+            **ev,
+        )
     threshold = max(GRAD_WARN, GRAD_CLIP_FACTOR * clip) if clip else GRAD_WARN
     if total <= threshold:
-        return info("grad.init_norm", f"gradient norm {total:.3g} at initialisation (head {head:.3g}, body {body:.3g})", **ev)
+        return info(
+            "grad.init_norm", f"gradient norm {total:.3g} at initialisation (head {head:.3g}, body {body:.3g})", **ev
+        )
     oversized_head = head_std is not None and ctx.kind == "classification" and head_std > HEAD_STD_FACTOR * init
     if oversized_head:
-        source = f"the oversized head ({head_name}, weight std {head_std:.3g}) amplifies the gradient it sends into the body"
+        source = (
+            f"the oversized head ({head_name}, weight std {head_std:.3g}) amplifies the gradient it sends into the body"
+        )
         fix = f"re-initialise the head small: model.head_init_std: {init:g}"
     elif head > body:
-        source, fix = f"mostly from the head ({head_name})", f"re-initialise the head small: model.head_init_std: {init:g}"
+        source, fix = (
+            f"mostly from the head ({head_name})",
+            f"re-initialise the head small: model.head_init_std: {init:g}",
+        )
     else:
-        source, fix = f"mostly from the body (largest: {top})", "lower the learning rate, check inputs; keep max_grad_norm clipping on"
+        source, fix = (
+            f"mostly from the body (largest: {top})",
+            "lower the learning rate, check inputs; keep max_grad_norm clipping on",
+        )
     clip_note = f"; clipping at {clip:g} divides every update by ~{total / clip:.0f}" if clip else ""
     return warning("grad.init_norm", f"gradient norm {total:.1f} at initialisation: {source}{clip_note}", fix, **ev)

@@ -40,8 +40,15 @@ PLATEAU_REL = 1e-3  # a new loss minimum must beat the old by 0.1%
 
 
 class HealthMonitor(TrainerCallback):
-    def __init__(self, run_dir: str | Path | None, *, spike_factor: float = 10.0, plateau_logs: int = 20,
-                 grad_scaler: bool = False, echo: bool = True):
+    def __init__(
+        self,
+        run_dir: str | Path | None,
+        *,
+        spike_factor: float = 10.0,
+        plateau_logs: int = 20,
+        grad_scaler: bool = False,
+        echo: bool = True,
+    ):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.spike_factor = spike_factor
         self.plateau_logs = plateau_logs
@@ -86,11 +93,17 @@ class HealthMonitor(TrainerCallback):
         control.should_training_stop = True
         control.should_save = False
         evidence |= {"last_logged_loss": self._last_loss}
-        self._emit(state, error(
-            "monitor.nonfinite", f"non-finite {evidence.get('source', 'loss')} at step {evidence.get('step')}: training stopped, "
-            "no checkpoint saved after it (the last good checkpoint is intact)",
-            "run `tunelab doctor CONFIG` (loss.initial, grad.init_norm); lower training.learning_rate, keep max_grad_norm, "
-            "prefer bf16 over fp16; resume from the last checkpoint with --resume", **evidence))
+        self._emit(
+            state,
+            error(
+                "monitor.nonfinite",
+                f"non-finite {evidence.get('source', 'loss')} at step {evidence.get('step')}: training stopped, "
+                "no checkpoint saved after it (the last good checkpoint is intact)",
+                "run `tunelab doctor CONFIG` (loss.initial, grad.init_norm); lower training.learning_rate, keep max_grad_norm, "
+                "prefer bf16 over fp16; resume from the last checkpoint with --resume",
+                **evidence,
+            ),
+        )
 
     # ------------------------------------------------------------------ log-based monitors
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -98,9 +111,18 @@ class HealthMonitor(TrainerCallback):
             return control
         loss, norm = _num(logs.get("loss")), _num(logs.get("grad_norm"))
         step = state.global_step
-        if not self.tripped and ((loss is not None and not math.isfinite(loss)) or (norm is not None and not math.isfinite(norm)
-                                                                                      and not self.grad_scaler)):
-            self._trip(state, control, step=step, loss=loss, grad_norm=norm, source="loss" if loss is not None and not math.isfinite(loss) else "grad norm")
+        if not self.tripped and (
+            (loss is not None and not math.isfinite(loss))
+            or (norm is not None and not math.isfinite(norm) and not self.grad_scaler)
+        ):
+            self._trip(
+                state,
+                control,
+                step=step,
+                loss=loss,
+                grad_norm=norm,
+                source="loss" if loss is not None and not math.isfinite(loss) else "grad norm",
+            )
             return control
         if norm is not None and math.isfinite(norm):
             self._spike(state, step, norm, loss)
@@ -113,10 +135,20 @@ class HealthMonitor(TrainerCallback):
         if len(self._norms) >= SPIKE_MIN_HISTORY:
             median = statistics.median(self._norms)
             if median > 0 and norm > self.spike_factor * median:
-                self._emit(state, warning("monitor.grad_spike", f"grad norm {norm:.3g} at step {step} is {norm / median:.0f}x the running "
-                                          f"median {median:.3g}", "if spikes repeat: lower training.learning_rate, check for bad "
-                                          "batches (very long or corrupt rows), keep max_grad_norm clipping on",
-                                          step=step, grad_norm=norm, running_median=median, factor=self.spike_factor, loss=loss))
+                self._emit(
+                    state,
+                    warning(
+                        "monitor.grad_spike",
+                        f"grad norm {norm:.3g} at step {step} is {norm / median:.0f}x the running median {median:.3g}",
+                        "if spikes repeat: lower training.learning_rate, check for bad "
+                        "batches (very long or corrupt rows), keep max_grad_norm clipping on",
+                        step=step,
+                        grad_norm=norm,
+                        running_median=median,
+                        factor=self.spike_factor,
+                        loss=loss,
+                    ),
+                )
         self._norms.append(norm)
 
     def _plateau(self, state: Any, step: int, loss: float) -> None:
@@ -125,10 +157,19 @@ class HealthMonitor(TrainerCallback):
             return
         self._since_best += 1
         if self._since_best >= self.plateau_logs:
-            self._emit(state, warning("monitor.plateau", f"loss has not improved for {self._since_best} logging steps "
-                                      f"(best {self._best:.4g}, now {loss:.4g})", "check the lr schedule (schedule.*), "
-                                      "try a higher learning rate or stop early", step=step, loss=loss, best_loss=self._best,
-                                      logs_without_improvement=self._since_best))
+            self._emit(
+                state,
+                warning(
+                    "monitor.plateau",
+                    f"loss has not improved for {self._since_best} logging steps "
+                    f"(best {self._best:.4g}, now {loss:.4g})",
+                    "check the lr schedule (schedule.*), try a higher learning rate or stop early",
+                    step=step,
+                    loss=loss,
+                    best_loss=self._best,
+                    logs_without_improvement=self._since_best,
+                ),
+            )
             self._since_best = 0
 
     # ------------------------------------------------------------------ output
@@ -138,8 +179,17 @@ class HealthMonitor(TrainerCallback):
             return
         step = int(getattr(state, "global_step", 0))
         if self.run_dir is not None:
-            append_jsonl(self.run_dir / HISTORY, {"kind": "health", "step": step, "id": finding.id,
-                                                  "severity": finding.severity, "title": finding.title, **finding.evidence})
+            append_jsonl(
+                self.run_dir / HISTORY,
+                {
+                    "kind": "health",
+                    "step": step,
+                    "id": finding.id,
+                    "severity": finding.severity,
+                    "title": finding.title,
+                    **finding.evidence,
+                },
+            )
             write_findings(self.run_dir / HEALTH, self.findings)
         _mlflow_metric(f"health.{finding.id.split('.', 1)[-1]}", 1.0, step)
         if self.echo:
@@ -192,12 +242,17 @@ def _print(finding: Finding) -> None:
     from tunelab.diagnostics.findings import format_evidence
 
     color = {"error": "red", "warning": "yellow", "info": "dim"}[finding.severity]
-    Console(stderr=True).print(f"[{color}]health {finding.severity}[/] {finding.id}: {escape(finding.title)}\n"
-                               f"  evidence: {escape(format_evidence(finding.evidence))}\n  fix: {escape(finding.fix)}")
+    Console(stderr=True).print(
+        f"[{color}]health {finding.severity}[/] {finding.id}: {escape(finding.title)}\n"
+        f"  evidence: {escape(format_evidence(finding.evidence))}\n  fix: {escape(finding.fix)}"
+    )
 
 
 def default_monitors(run_dir: str | Path | None, cfg: Config, plan: RuntimePlan | None = None) -> list[TrainerCallback]:
     """The monitors training attaches to every run."""
     scaler = plan.grad_scaler if plan is not None else cfg.runtime.precision == "fp16"
-    return [HealthMonitor(run_dir, spike_factor=cfg.doctor.grad_spike_factor, plateau_logs=cfg.doctor.plateau_logs,
-                          grad_scaler=scaler)]
+    return [
+        HealthMonitor(
+            run_dir, spike_factor=cfg.doctor.grad_spike_factor, plateau_logs=cfg.doctor.plateau_logs, grad_scaler=scaler
+        )
+    ]

@@ -60,19 +60,36 @@ def _verdict(ctx: CheckContext, losses: list[float], batch: dict[str, Any]) -> F
     first, last = losses[0], losses[-1]
     labels = batch.get("labels")
     supervised = int((labels != -100).sum()) if labels is not None else None
-    ev = dict(steps=len(losses), lr=ctx.cfg.doctor.overfit_lr, rows=int(batch["input_ids"].shape[0]),
-              first_loss=first, last_loss=last, min_loss=min(losses), supervised_targets=supervised)
+    ev = dict(
+        steps=len(losses),
+        lr=ctx.cfg.doctor.overfit_lr,
+        rows=int(batch["input_ids"].shape[0]),
+        first_loss=first,
+        last_loss=last,
+        min_loss=min(losses),
+        supervised_targets=supervised,
+    )
     if math.isfinite(last) and (last <= PASS_ABS or last <= PASS_RATIO * first):
-        return info("overfit.one_batch", f"one batch memorised: loss {first:.3f} -> {last:.4f} in {len(losses)} steps", **ev)
+        return info(
+            "overfit.one_batch", f"one batch memorised: loss {first:.3f} -> {last:.4f} in {len(losses)} steps", **ev
+        )
     if math.isfinite(last) and supervised != 0 and last <= STALL_RATIO * first:
-        return warning("overfit.one_batch", f"loss fell {first:.3f} -> {last:.3f} in {len(losses)} steps but did not approach zero",
-                       "raise doctor.overfit_lr or doctor.overfit_steps; if it still stalls, check labels and masking", **ev)
+        return warning(
+            "overfit.one_batch",
+            f"loss fell {first:.3f} -> {last:.3f} in {len(losses)} steps but did not approach zero",
+            "raise doctor.overfit_lr or doctor.overfit_steps; if it still stalls, check labels and masking",
+            **ev,
+        )
     if supervised == 0:
         cause = "every target is masked (-100): there is nothing to learn"
     elif not math.isfinite(last):
         cause = "the loss became non-finite"
     else:
         cause = "labels do not match inputs, targets are masked wrongly, or the lr / trainable parameters are off"
-    return error("overfit.one_batch", f"could not memorise one batch of {ev['rows']}: loss {first:.3f} -> {last:.3f} ({cause})",
-                 "inspect a decoded batch (inputs vs labels), check that -100 covers only prompt/pad tokens, "
-                 "that trainable parameters exist, and try a higher doctor.overfit_lr", **ev)
+    return error(
+        "overfit.one_batch",
+        f"could not memorise one batch of {ev['rows']}: loss {first:.3f} -> {last:.3f} ({cause})",
+        "inspect a decoded batch (inputs vs labels), check that -100 covers only prompt/pad tokens, "
+        "that trainable parameters exist, and try a higher doctor.overfit_lr",
+        **ev,
+    )

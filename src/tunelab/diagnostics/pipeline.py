@@ -27,26 +27,48 @@ def check_pipeline(ctx: CheckContext) -> list[Finding]:
     step_s = time_step(ctx, first)
     workers = ctx.plan.dataloader_num_workers if ctx.plan else 0
     pin = ctx.plan.dataloader_pin_memory if ctx.plan else False
-    ev = dict(loader_s_per_batch=loader_s, step_s=step_s, workers=workers, pin_memory=pin, batch_size=batch_size(ctx),
-              device=str(model_device(ctx.model)))
+    ev = dict(
+        loader_s_per_batch=loader_s,
+        step_s=step_s,
+        workers=workers,
+        pin_memory=pin,
+        batch_size=batch_size(ctx),
+        device=str(model_device(ctx.model)),
+    )
     if workers == 0:
         share = loader_s / (loader_s + step_s) if loader_s + step_s > 0 else 0.0
         ev["loader_share_of_step"] = round(share, 3)
         if share > SERIAL_SHARE_WARN:
-            return [warning("pipeline.loader", f"the data loader takes {share:.0%} of each step ({loader_s * 1e3:.1f} ms per batch vs "
-                            f"{step_s * 1e3:.1f} ms forward+backward): the model waits for data", _advice(ctx), **ev)]
+            return [
+                warning(
+                    "pipeline.loader",
+                    f"the data loader takes {share:.0%} of each step ({loader_s * 1e3:.1f} ms per batch vs "
+                    f"{step_s * 1e3:.1f} ms forward+backward): the model waits for data",
+                    _advice(ctx),
+                    **ev,
+                )
+            ]
     elif loader_s > PARALLEL_RATIO_WARN * step_s:
         ev["ratio"] = round(loader_s / step_s, 2) if step_s else None
-        return [warning("pipeline.loader", f"{workers} loader workers make a batch in {loader_s * 1e3:.1f} ms, the model uses one in "
-                        f"{step_s * 1e3:.1f} ms: the device starves", _advice(ctx), **ev)]
+        return [
+            warning(
+                "pipeline.loader",
+                f"{workers} loader workers make a batch in {loader_s * 1e3:.1f} ms, the model uses one in "
+                f"{step_s * 1e3:.1f} ms: the device starves",
+                _advice(ctx),
+                **ev,
+            )
+        ]
     return [info("pipeline.loader", f"loader {loader_s * 1e3:.1f} ms/batch, step {step_s * 1e3:.1f} ms", **ev)]
 
 
 def _advice(ctx: CheckContext) -> str:
     cuda = ctx.plan is not None and ctx.plan.device == "cuda"
-    tips = ["move per-sample work out of __getitem__/collate into tokenization (cached once)",
-            "raise training.dataloader_num_workers" + (" (each worker prefetches in parallel)" if cuda else
-                                                        " (on CPU this competes with the model for cores)")]
+    tips = [
+        "move per-sample work out of __getitem__/collate into tokenization (cached once)",
+        "raise training.dataloader_num_workers"
+        + (" (each worker prefetches in parallel)" if cuda else " (on CPU this competes with the model for cores)"),
+    ]
     if cuda:
         tips.append("dataloader_pin_memory: true for faster host-to-GPU copies")
     return "; ".join(tips)
@@ -58,9 +80,15 @@ def time_loader(ctx: CheckContext) -> tuple[float, dict[str, Any]]:
 
     plan = ctx.plan
     workers = plan.dataloader_num_workers if plan else 0
-    loader = DataLoader(ctx.train_dataset, batch_size=batch_size(ctx), shuffle=False, collate_fn=model_collator(ctx),
-                        num_workers=workers, pin_memory=bool(plan and plan.dataloader_pin_memory and plan.device == "cuda"),
-                        prefetch_factor=plan.dataloader_prefetch_factor if plan and workers else None)
+    loader = DataLoader(
+        ctx.train_dataset,
+        batch_size=batch_size(ctx),
+        shuffle=False,
+        collate_fn=model_collator(ctx),
+        num_workers=workers,
+        pin_memory=bool(plan and plan.dataloader_pin_memory and plan.device == "cuda"),
+        prefetch_factor=plan.dataloader_prefetch_factor if plan and workers else None,
+    )
     it = iter(loader)
     first = next(it)
     start, n = time.perf_counter(), 0

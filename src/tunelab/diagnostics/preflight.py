@@ -28,16 +28,28 @@ def static_checks() -> list[Check]:
     """Checks that read config, plan, tokenizer and data only (no forward pass)."""
     from tunelab.diagnostics import data_checks, labels, lengths, memory, precision, schedule, tokenizer_checks
 
-    return [precision.check_precision, memory.check_memory, tokenizer_checks.check_tokenizer,
-            labels.check_labels, lengths.check_lengths, schedule.check_schedule, data_checks.check_data]
+    return [
+        precision.check_precision,
+        memory.check_memory,
+        tokenizer_checks.check_tokenizer,
+        labels.check_labels,
+        lengths.check_lengths,
+        schedule.check_schedule,
+        data_checks.check_data,
+    ]
 
 
 def model_checks() -> list[Check]:
     """Checks that run the model (a few eval batches, one backward, optionally an overfit)."""
     from tunelab.diagnostics import generation, model_probe, overfit, pipeline
 
-    return [model_probe.check_initial_loss, model_probe.check_grad_norm, generation.check_generate_inputs,
-            pipeline.check_pipeline, overfit.check_overfit]
+    return [
+        model_probe.check_initial_loss,
+        model_probe.check_grad_norm,
+        generation.check_generate_inputs,
+        pipeline.check_pipeline,
+        overfit.check_overfit,
+    ]
 
 
 def run_preflight(
@@ -54,9 +66,18 @@ def run_preflight(
     collate_fn: Any = None,
 ) -> list[Finding]:
     """All preflight findings for this setup, in check order. Never raises for a finding."""
-    ctx = CheckContext(cfg=cfg, plan=plan, task=task, model=model, tokenizer=tokenizer,
-                       train_dataset=train_dataset, eval_dataset=eval_dataset, manifest=manifest,
-                       collate_fn=collate_fn, overfit=overfit)
+    ctx = CheckContext(
+        cfg=cfg,
+        plan=plan,
+        task=task,
+        model=model,
+        tokenizer=tokenizer,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        manifest=manifest,
+        collate_fn=collate_fn,
+        overfit=overfit,
+    )
     return run_checks(ctx, static_checks() + model_checks())
 
 
@@ -67,8 +88,12 @@ def run_checks(ctx: CheckContext, checks: list[Check]) -> list[Finding]:
             findings.extend(check(ctx))
         except Exception as exc:  # a diagnostics bug must not block training; it must show, though
             log.debug("check %s failed", check.__name__, exc_info=True)
-            findings.append(warning(
-                "doctor.check_failed", f"check {check.__module__.rsplit('.', 1)[-1]}.{check.__name__} could not run",
-                "report this with the traceback from `tunelab doctor CONFIG` (run with -v / logging DEBUG)",
-                error=f"{type(exc).__name__}: {str(exc)[:300]}"))
+            findings.append(
+                warning(
+                    "doctor.check_failed",
+                    f"check {check.__module__.rsplit('.', 1)[-1]}.{check.__name__} could not run",
+                    "report this with the traceback from `tunelab doctor CONFIG` (run with -v / logging DEBUG)",
+                    error=f"{type(exc).__name__}: {str(exc)[:300]}",
+                )
+            )
     return findings

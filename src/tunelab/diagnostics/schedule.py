@@ -65,27 +65,64 @@ def check_schedule(ctx: CheckContext) -> list[Finding]:
     try:
         lrs = lr_curve(t.lr_scheduler_type, t.learning_rate, warm, total, horizon)
     except (ValueError, KeyError) as exc:
-        return [warning("schedule.unknown", f"scheduler {t.lr_scheduler_type!r} could not be built: {exc}",
-                        "use a transformers SchedulerType name (linear, cosine, constant_with_warmup, ...)")]
+        return [
+            warning(
+                "schedule.unknown",
+                f"scheduler {t.lr_scheduler_type!r} could not be built: {exc}",
+                "use a transformers SchedulerType name (linear, cosine, constant_with_warmup, ...)",
+            )
+        ]
     peak = t.learning_rate
     at = {s: lrs[s - 1] for s in (1, 10, EARLY_STEP, 100) if s <= len(lrs)}
     to_10 = next((i + 1 for i, v in enumerate(lrs) if v >= 0.1 * peak), None)
-    ev: dict[str, Any] = dict(total_steps=total, warmup_steps=warm, warmup_share=round(warm / total, 4), peak_lr=peak,
-                              scheduler=t.lr_scheduler_type, steps_to_10pct_of_peak=to_10)
+    ev: dict[str, Any] = dict(
+        total_steps=total,
+        warmup_steps=warm,
+        warmup_share=round(warm / total, 4),
+        peak_lr=peak,
+        scheduler=t.lr_scheduler_type,
+        steps_to_10pct_of_peak=to_10,
+    )
     ev |= {f"lr_at_step_{s}": v for s, v in at.items()}
     out: list[Finding] = []
     early = at.get(EARLY_STEP)
     if early is not None and warm >= LONG_WARMUP and early < EARLY_MIN_SHARE * peak:
-        out.append(warning("schedule.early_lr", f"lr is {early:.2g} at step {EARLY_STEP} ({early / peak:.1%} of peak) under a "
-                           f"{warm}-step warmup: the first hundreds of steps barely move the weights, and a diverging loss "
-                           "there is not the lr's fault", f"shorten the warmup: training.warmup_steps: {min(0.06, 100 / total):.3g} "
-                           "(a ratio) or a few dozen steps", **ev))
+        out.append(
+            warning(
+                "schedule.early_lr",
+                f"lr is {early:.2g} at step {EARLY_STEP} ({early / peak:.1%} of peak) under a "
+                f"{warm}-step warmup: the first hundreds of steps barely move the weights, and a diverging loss "
+                "there is not the lr's fault",
+                f"shorten the warmup: training.warmup_steps: {min(0.06, 100 / total):.3g} "
+                "(a ratio) or a few dozen steps",
+                **ev,
+            )
+        )
     if warm >= total:
-        out.append(warning("schedule.warmup_share", f"warmup ({warm} steps) is at least the whole run ({total}): the peak lr is never reached",
-                           "lower training.warmup_steps (e.g. 0.06 of total)", **ev))
+        out.append(
+            warning(
+                "schedule.warmup_share",
+                f"warmup ({warm} steps) is at least the whole run ({total}): the peak lr is never reached",
+                "lower training.warmup_steps (e.g. 0.06 of total)",
+                **ev,
+            )
+        )
     elif warm / total > WARMUP_SHARE_WARN:
-        out.append(warning("schedule.warmup_share", f"warmup is {warm / total:.0%} of the run", "use 3-10% warmup (training.warmup_steps: 0.06)", **ev))
+        out.append(
+            warning(
+                "schedule.warmup_share",
+                f"warmup is {warm / total:.0%} of the run",
+                "use 3-10% warmup (training.warmup_steps: 0.06)",
+                **ev,
+            )
+        )
     if not out:
-        out.append(info("schedule.plan", f"{total} steps, warmup {warm} ({warm / total:.1%}); lr at step {min(EARLY_STEP, total)} "
-                        f"{lrs[min(EARLY_STEP, total) - 1]:.3g}", **ev))
+        out.append(
+            info(
+                "schedule.plan",
+                f"{total} steps, warmup {warm} ({warm / total:.1%}); lr at step {min(EARLY_STEP, total)} "
+                f"{lrs[min(EARLY_STEP, total) - 1]:.3g}",
+                **ev,
+            )
+        )
     return out

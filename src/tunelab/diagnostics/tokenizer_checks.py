@@ -24,21 +24,54 @@ def check_tokenizer(ctx: CheckContext) -> list[Finding]:
 
 
 def _pad(ctx: CheckContext, tok: Any) -> list[Finding]:
-    ev = dict(pad_token=tok.pad_token, pad_token_id=tok.pad_token_id, eos_token=tok.eos_token, eos_token_id=tok.eos_token_id, task=ctx.kind)
+    ev = dict(
+        pad_token=tok.pad_token,
+        pad_token_id=tok.pad_token_id,
+        eos_token=tok.eos_token,
+        eos_token_id=tok.eos_token_id,
+        task=ctx.kind,
+    )
     if tok.pad_token_id is None:
         if ctx.cfg.training.per_device_train_batch_size > 1:
-            return [error("tokenizer.pad_missing", "tokenizer has no pad token: batches of more than one sample cannot be padded",
-                          "set model.pad_token: add (a dedicated pad token; embeddings are resized)", **ev)]
-        return [warning("tokenizer.pad_missing", "tokenizer has no pad token (batch size 1 only)", "set model.pad_token: add", **ev)]
+            return [
+                error(
+                    "tokenizer.pad_missing",
+                    "tokenizer has no pad token: batches of more than one sample cannot be padded",
+                    "set model.pad_token: add (a dedicated pad token; embeddings are resized)",
+                    **ev,
+                )
+            ]
+        return [
+            warning(
+                "tokenizer.pad_missing",
+                "tokenizer has no pad token (batch size 1 only)",
+                "set model.pad_token: add",
+                **ev,
+            )
+        ]
     if tok.eos_token_id is None or tok.pad_token_id != tok.eos_token_id:
         return []
     if ctx.kind == "classification":
         if _mask_pooled(ctx.model) or not _pools_by_pad_id(ctx.model):
             return [info("tokenizer.pad_eos", "pad == eos: harmless here (pooling follows the attention mask)", **ev)]
-        return [warning("tokenizer.pad_eos", "pad == eos with a head that pools the last non-pad token: a trailing EOS is "
-                        "skipped and the token before it is pooled", "set model.pad_token: add, or pool by attention mask", **ev)]
-    return [warning("tokenizer.pad_eos", "pad == eos on a generative task: any collator that masks pad ids in the labels also "
-                    "masks the EOS target (see tokenizer.eos_target)", "set model.pad_token: add (a dedicated pad token)", **ev)]
+        return [
+            warning(
+                "tokenizer.pad_eos",
+                "pad == eos with a head that pools the last non-pad token: a trailing EOS is "
+                "skipped and the token before it is pooled",
+                "set model.pad_token: add, or pool by attention mask",
+                **ev,
+            )
+        ]
+    return [
+        warning(
+            "tokenizer.pad_eos",
+            "pad == eos on a generative task: any collator that masks pad ids in the labels also "
+            "masks the EOS target (see tokenizer.eos_target)",
+            "set model.pad_token: add (a dedicated pad token)",
+            **ev,
+        )
+    ]
 
 
 def _mask_pooled(model: Any) -> bool:
@@ -69,11 +102,23 @@ def _vocab(ctx: CheckContext, tok: Any) -> list[Finding]:
     max_data = max((max(r) for r in ids if len(r)), default=-1)
     ev = dict(embedding_rows=rows, tokenizer_len=len(tok), max_special_id=max_special, max_input_id=max_data)
     if max(max_special, max_data) >= rows:
-        return [error("tokenizer.vocab", "token ids beyond the embedding matrix (index error / garbage embeddings)",
-                      "resize the embeddings after adding tokens (model.resize_token_embeddings(len(tokenizer)))", **ev)]
+        return [
+            error(
+                "tokenizer.vocab",
+                "token ids beyond the embedding matrix (index error / garbage embeddings)",
+                "resize the embeddings after adding tokens (model.resize_token_embeddings(len(tokenizer)))",
+                **ev,
+            )
+        ]
     if len(tok) > rows:
-        return [warning("tokenizer.vocab", "tokenizer has more tokens than the embedding matrix has rows",
-                        "resize the embeddings to len(tokenizer)", **ev)]
+        return [
+            warning(
+                "tokenizer.vocab",
+                "tokenizer has more tokens than the embedding matrix has rows",
+                "resize the embeddings to len(tokenizer)",
+                **ev,
+            )
+        ]
     return []
 
 
@@ -82,17 +127,28 @@ def _chat_template(ctx: CheckContext, tok: Any) -> list[Finding]:
         return []
     if getattr(tok, "chat_template", None):
         return [info("tokenizer.chat_template", "chat template present and used for prompts")]
-    return [warning("tokenizer.chat_template", "task.use_chat_template is true but the tokenizer has no chat template: "
-                    "prompts fall back to task.prompt_template (an instruct model sees an unfamiliar format)",
-                    "use the instruct model's tokenizer (it ships the template), or set task.use_chat_template: false",
-                    model=ctx.cfg.model.name_or_path)]
+    return [
+        warning(
+            "tokenizer.chat_template",
+            "task.use_chat_template is true but the tokenizer has no chat template: "
+            "prompts fall back to task.prompt_template (an instruct model sees an unfamiliar format)",
+            "use the instruct model's tokenizer (it ships the template), or set task.use_chat_template: false",
+            model=ctx.cfg.model.name_or_path,
+        )
+    ]
 
 
 def _padding_side(ctx: CheckContext, tok: Any) -> list[Finding]:
     if ctx.kind != "causal":
         return []
-    return [info("tokenizer.padding_side", f"training pads {tok.padding_side}; batched generate on a decoder must pad left "
-                 "(inference switches to left padding)", padding_side=tok.padding_side)]
+    return [
+        info(
+            "tokenizer.padding_side",
+            f"training pads {tok.padding_side}; batched generate on a decoder must pad left "
+            "(inference switches to left padding)",
+            padding_side=tok.padding_side,
+        )
+    ]
 
 
 def check_eos_target(ctx: CheckContext) -> list[Finding]:
@@ -108,14 +164,26 @@ def check_eos_target(ctx: CheckContext) -> list[Finding]:
     ends = [_last_supervised(row) for row in labels]
     share = sum(e == eos for e in ends) / len(ends)
     pad_is_eos = tok.pad_token_id == eos
-    ev = dict(rows=len(ends), share_ending_in_eos=round(share, 4), eos_token_id=eos, pad_is_eos=pad_is_eos, source=source)
+    ev = dict(
+        rows=len(ends), share_ending_in_eos=round(share, 4), eos_token_id=eos, pad_is_eos=pad_is_eos, source=source
+    )
     if share >= EOS_TARGET_MIN_SHARE:
         return [info("tokenizer.eos_target", f"{share:.0%} of targets end with EOS", **ev)]
-    cause = ("pad == eos and the pad positions were set to -100, which also masked the real EOS" if pad_is_eos
-             else "the target text is not followed by EOS, or its EOS was masked to -100")
-    return [error("tokenizer.eos_target", f"only {share:.0%} of training targets end with a supervised EOS: the model will not learn "
-                  f"to stop ({cause})", "append tokenizer.eos_token to every target and keep it in the labels; use a dedicated pad "
-                  "token (model.pad_token: add) so masking pads never masks EOS", **ev)]
+    cause = (
+        "pad == eos and the pad positions were set to -100, which also masked the real EOS"
+        if pad_is_eos
+        else "the target text is not followed by EOS, or its EOS was masked to -100"
+    )
+    return [
+        error(
+            "tokenizer.eos_target",
+            f"only {share:.0%} of training targets end with a supervised EOS: the model will not learn "
+            f"to stop ({cause})",
+            "append tokenizer.eos_token to every target and keep it in the labels; use a dedicated pad "
+            "token (model.pad_token: add) so masking pads never masks EOS",
+            **ev,
+        )
+    ]
 
 
 def _last_supervised(row: Any) -> int | None:

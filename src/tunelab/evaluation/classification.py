@@ -58,13 +58,16 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], label_na
     return report
 
 
-def save_confusion_matrix(report: dict[str, Any], out_dir: str | Path, stem: str = "confusion_matrix") -> tuple[Path, Path | None]:
+def save_confusion_matrix(
+    report: dict[str, Any], out_dir: str | Path, stem: str = "confusion_matrix"
+) -> tuple[Path, Path | None]:
     """Write `<stem>.json` (labels + counts) and `<stem>.png` (heatmap); both atomically."""
     out_dir = Path(out_dir)
     names = report.get("label_names", [])
     cm = np.asarray(report.get("confusion_matrix", []), dtype=np.int64)
-    json_path = atomic_write_json(out_dir / f"{stem}.json", {"labels": names, "matrix": cm.tolist(),
-                                                             "rows": "gold", "columns": "predicted"})
+    json_path = atomic_write_json(
+        out_dir / f"{stem}.json", {"labels": names, "matrix": cm.tolist(), "rows": "gold", "columns": "predicted"}
+    )
     if cm.size == 0:
         return json_path, None
     png_path = out_dir / f"{stem}.png"
@@ -111,8 +114,15 @@ def plot_confusion_matrix(cm: np.ndarray, names: Sequence[str], path: str | Path
         for i in range(n):
             for j in range(n):
                 if sub[i, j]:
-                    ax.text(j, i, str(sub[i, j]), ha="center", va="center", fontsize=font - 1,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(sub[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=font - 1,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:

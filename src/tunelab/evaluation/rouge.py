@@ -79,7 +79,9 @@ def resolve_tokenizer_name(name: str, references: Sequence[str]) -> str:
     if name not in TOKENIZERS:
         from tunelab.errors import ConfigError
 
-        raise ConfigError(f"evaluation.rouge.tokenizer: unknown tokenizer {name!r}", hint=f"one of {', '.join(TOKENIZERS)}")
+        raise ConfigError(
+            f"evaluation.rouge.tokenizer: unknown tokenizer {name!r}", hint=f"one of {', '.join(TOKENIZERS)}"
+        )
     if name != "auto":
         return name
     return "kiwi" if hangul_share(references) > 0.5 else "default"
@@ -102,7 +104,9 @@ def _as_reference_lists(references: Sequence[str] | Sequence[Sequence[str]]) -> 
         if not refs:
             from tunelab.errors import DataError
 
-            raise DataError(f"row {i}: no reference text to score against", hint="every row needs at least one reference summary")
+            raise DataError(
+                f"row {i}: no reference text to score against", hint="every row needs at least one reference summary"
+            )
         out.append(refs)
     return out
 
@@ -151,4 +155,10 @@ def rouge(
 
 def rouge_from_config(predictions: Sequence[str], references: Sequence[Any], rouge_cfg: Any) -> dict[str, Any]:
     """`rouge` with the settings of `cfg.evaluation.rouge`."""
-    return rouge(predictions, references, tokenizer=rouge_cfg.tokenizer, aggregate=rouge_cfg.aggregate, use_stemmer=rouge_cfg.use_stemmer)
+    return rouge(
+        predictions,
+        references,
+        tokenizer=rouge_cfg.tokenizer,
+        aggregate=rouge_cfg.aggregate,
+        use_stemmer=rouge_cfg.use_stemmer,
+    )

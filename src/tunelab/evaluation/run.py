@@ -31,7 +31,9 @@ def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None)
     atomic_write_json(out_dir / "metrics.json", {"input": str(input), **report})
     save_report_files(report, out_dir, "validation")
     gold = frame[target_columns(cfg.task)[0]].tolist()
-    write_frame(prediction_frame(prediction, cfg.inference.id_column, with_probs=True, gold=gold), out_dir / "predictions.jsonl")
+    write_frame(
+        prediction_frame(prediction, cfg.inference.id_column, with_probs=True, gold=gold), out_dir / "predictions.jsonl"
+    )
     print_report(report, out_dir, getattr(task, "primary_metric", None))
     return report
 

@@ -40,7 +40,9 @@ def baseline_command(config_path: Path, overrides: list[str]) -> dict[str, Any]:
     cfg = load_config(config_path, overrides)
     b = cfg.baseline
     if b is None:
-        raise ConfigError(f"{config_path}: no `baseline:` section", hint="add baseline: {base_url: ..., model: ..., api_key_env: ...}")
+        raise ConfigError(
+            f"{config_path}: no `baseline:` section", hint="add baseline: {base_url: ..., model: ..., api_key_env: ...}"
+        )
     client = ChatClient(b.base_url, _api_key(b), b.timeout_s, b.max_retries, b.backoff_s, b.max_backoff_s)
     out_dir = Path(b.output_dir or Path(cfg.output_dir) / f"baseline-{cfg.name}")
     client.cache_dir = out_dir / "cache"
@@ -59,12 +61,16 @@ def _api_key(b: BaselineConfig) -> str | None:
         return None
     if not ENV_NAME.match(b.api_key_env):
         # Never echo the value: it is most likely the key itself, pasted in the wrong place.
-        raise ConfigError("baseline.api_key_env must be the NAME of an environment variable (the value given is not a name and is not shown)",
-                          hint="export MY_API_KEY=... and set baseline.api_key_env: MY_API_KEY")
+        raise ConfigError(
+            "baseline.api_key_env must be the NAME of an environment variable (the value given is not a name and is not shown)",
+            hint="export MY_API_KEY=... and set baseline.api_key_env: MY_API_KEY",
+        )
     key = os.environ.get(b.api_key_env)
     if not key:
-        raise ConfigError(f"baseline.api_key_env: environment variable {b.api_key_env} is not set",
-                          hint=f"export {b.api_key_env}=...  (or api_key_env: null for servers without auth)")
+        raise ConfigError(
+            f"baseline.api_key_env: environment variable {b.api_key_env} is not set",
+            hint=f"export {b.api_key_env}=...  (or api_key_env: null for servers without auth)",
+        )
     return key
 
 
@@ -75,7 +81,10 @@ def _data(cfg: Config, b: BaselineConfig):
     splits = load_splits(cfg)
     frame = splits.validation if b.split == "validation" else splits.test
     if frame is None or not len(frame):
-        raise DataError(f"no {b.split} rows to run the baseline on", hint="set data.validation_file / data.test_file or baseline.split")
+        raise DataError(
+            f"no {b.split} rows to run the baseline on",
+            hint="set data.validation_file / data.test_file or baseline.split",
+        )
     if b.max_rows:
         frame = frame.iloc[: b.max_rows]
     gold_col = target_columns(cfg.task)[0]
@@ -112,7 +121,9 @@ def _few_shot(cfg: Config, b: BaselineConfig, train) -> list[tuple[str, str]]:
     return shots
 
 
-def _body(cfg: Config, b: BaselineConfig, text: str, shots: list[tuple[str, str]], labels: list[str] | None) -> dict[str, Any]:
+def _body(
+    cfg: Config, b: BaselineConfig, text: str, shots: list[tuple[str, str]], labels: list[str] | None
+) -> dict[str, Any]:
     template = b.prompt_template or DEFAULT_PROMPTS[cfg.task.type]
     fill = {"labels": ", ".join(labels or [])}
     messages: list[dict[str, str]] = []
@@ -123,13 +134,25 @@ def _body(cfg: Config, b: BaselineConfig, text: str, shots: list[tuple[str, str]
         messages.append({"role": "user", "content": template.format(input=shot_in, **fill)})
         messages.append({"role": "assistant", "content": shot_out})
     messages.append({"role": "user", "content": template.format(input=text, **fill)})
-    return {"model": b.model, "messages": messages, "temperature": b.temperature, "max_tokens": b.max_tokens, **b.extra_body}
+    return {
+        "model": b.model,
+        "messages": messages,
+        "temperature": b.temperature,
+        "max_tokens": b.max_tokens,
+        **b.extra_body,
+    }
 
 
 def _run_all(client: ChatClient, bodies: list[dict[str, Any]], concurrency: int) -> list[Any]:
     """One reply (or ApiError) per body, in order; at most `concurrency` requests in flight."""
     out: list[Any] = [None] * len(bodies)
-    columns = (TextColumn("[bold]baseline"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]baseline"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress, ThreadPoolExecutor(concurrency) as pool:
         bar = progress.add_task("requests", total=len(bodies))
         futures = {pool.submit(client.complete, body): i for i, body in enumerate(bodies)}
@@ -148,14 +171,22 @@ def map_label(answer: str, labels: list[str]) -> str:
     by_lower = {lab.lower(): lab for lab in labels}
     if clean in by_lower:
         return by_lower[clean]
-    hits = [(m.start(), lab) for lab in labels if (m := re.search(rf"(?<!\w){re.escape(lab.lower())}(?!\w)", answer.lower()))]
+    hits = [
+        (m.start(), lab)
+        for lab in labels
+        if (m := re.search(rf"(?<!\w){re.escape(lab.lower())}(?!\w)", answer.lower()))
+    ]
     return min(hits)[1] if hits else UNMAPPED
 
 
 def _score_and_write(cfg, b, out_dir, ids, gold, labels, replies, client) -> dict[str, Any]:
     classification = cfg.task.type == "classification"
-    preds, raw, failures, usage = [], [], [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-                                                "api_calls": 0, "cached_responses": 0}
+    preds, raw, failures, usage = (
+        [],
+        [],
+        [],
+        {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "api_calls": 0, "cached_responses": 0},
+    )
     ok_idx = []
     for i, reply in enumerate(replies):
         if isinstance(reply, ApiError):
@@ -169,15 +200,29 @@ def _score_and_write(cfg, b, out_dir, ids, gold, labels, replies, client) -> dic
         usage["cached_responses" if reply.cached else "api_calls"] += 1
         for k, v in reply.usage.items():
             usage[k] = usage.get(k, 0) + v
-    scores = score(cfg.task.type, [gold[i] for i in ok_idx], [preds[i] for i in ok_idx], cfg.evaluation.rouge.model_dump()) \
-        if gold is not None and ok_idx else {}
-    write_preds(out_dir / "predictions.jsonl", SplitPreds(ids=ids, predictions=preds, gold=gold, label_names=labels,
-                                                          extra={"raw_answer": raw}))
-    result = {"model": b.model, "base_url": client.scrub(b.base_url), "split": b.split, "rows": len(ids),
-              "scored_rows": len(ok_idx), "failed_rows": len(failures), "failures": failures[:50],
-              "unmapped": sum(p == UNMAPPED for p in preds) if classification else None,
-              "few_shot_examples": len(b.examples) + b.num_train_examples, "scores": scores, "usage": usage,
-              "primary_metric": "macro_f1" if classification else "rouge_sum"}
+    scores = (
+        score(cfg.task.type, [gold[i] for i in ok_idx], [preds[i] for i in ok_idx], cfg.evaluation.rouge.model_dump())
+        if gold is not None and ok_idx
+        else {}
+    )
+    write_preds(
+        out_dir / "predictions.jsonl",
+        SplitPreds(ids=ids, predictions=preds, gold=gold, label_names=labels, extra={"raw_answer": raw}),
+    )
+    result = {
+        "model": b.model,
+        "base_url": client.scrub(b.base_url),
+        "split": b.split,
+        "rows": len(ids),
+        "scored_rows": len(ok_idx),
+        "failed_rows": len(failures),
+        "failures": failures[:50],
+        "unmapped": sum(p == UNMAPPED for p in preds) if classification else None,
+        "few_shot_examples": len(b.examples) + b.num_train_examples,
+        "scores": scores,
+        "usage": usage,
+        "primary_metric": "macro_f1" if classification else "rouge_sum",
+    }
     atomic_write_json(out_dir / "baseline.json", result)
     atomic_write_text(out_dir / "config.yaml", _safe_config(cfg, client))
     _track(cfg, out_dir, result)
@@ -191,8 +236,11 @@ def _track(cfg: Config, out_dir: Path, result: dict[str, Any]) -> None:
 
     tracker = start_tracker(cfg, out_dir)
     tracker.set_tags({"tunelab.kind": "baseline", "tunelab.baseline_model": result["model"]})
-    metrics = {f"final_{result['split']}_{k}": v for k, v in result["scores"].items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {
+        f"final_{result['split']}_{k}": v
+        for k, v in result["scores"].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     metrics.update({f"baseline_{k}": v for k, v in result["usage"].items()})
     metrics["baseline_failed_rows"] = result["failed_rows"]
     tracker.log_metrics(metrics)
@@ -210,12 +258,20 @@ def _safe_config(cfg: Config, client: ChatClient) -> str:
 def _print(result: dict[str, Any], out_dir: Path) -> None:
     s = result["scores"]
     primary = result["primary_metric"]
-    head = f"baseline {result['model']}: {primary} = {s[primary]:.4f}" if primary in s else f"baseline {result['model']}: not scored"
+    head = (
+        f"baseline {result['model']}: {primary} = {s[primary]:.4f}"
+        if primary in s
+        else f"baseline {result['model']}: not scored"
+    )
     console.print(f"[bold]{head}[/] on {result['scored_rows']}/{result['rows']} {result['split']} rows")
     if result["failed_rows"]:
-        console.print(f"[yellow]{result['failed_rows']} request(s) failed[/] (recorded in baseline.json, not scored); "
-                      f"first: {result['failures'][0]['error']}")
+        console.print(
+            f"[yellow]{result['failed_rows']} request(s) failed[/] (recorded in baseline.json, not scored); "
+            f"first: {result['failures'][0]['error']}"
+        )
     u = result["usage"]
-    console.print(f"tokens: {u['prompt_tokens']} prompt + {u['completion_tokens']} completion; "
-                  f"{u['api_calls']} API calls, {u['cached_responses']} from cache")
+    console.print(
+        f"tokens: {u['prompt_tokens']} prompt + {u['completion_tokens']} completion; "
+        f"{u['api_calls']} API calls, {u['cached_responses']} from cache"
+    )
     console.print(f"results: {out_dir / 'baseline.json'}")

@@ -34,8 +34,10 @@ def ensemble_command(exp_dir: Path, method: str = "auto") -> dict[str, Any]:
     methods = _methods(task, method)
     members = _members(exp_dir, experiment, "validation")
     if len(members) < 2:
-        raise RunDirError(f"{exp_dir}: ensembling needs at least 2 variants with validation predictions, found {len(members)}",
-                          hint="check `experiment.json` for failed runs; retry them with `tunelab experiment SPEC --only NAME`")
+        raise RunDirError(
+            f"{exp_dir}: ensembling needs at least 2 variants with validation predictions, found {len(members)}",
+            hint="check `experiment.json` for failed runs; retry them with `tunelab experiment SPEC --only NAME`",
+        )
     primary = PRIMARY.get(task, "macro_f1")
     rouge_cfg = rouge_cfg_of(exp_dir, experiment)
     singles = {name: score(task, p.gold, p.predictions, rouge_cfg) for name, p in members.items()}
@@ -62,7 +64,9 @@ def _methods(task: str, method: str) -> list[str]:
     if method == "auto":
         return list(allowed)
     if method not in allowed:
-        raise ConfigError(f"--method {method}: not available for {task}", hint=f"choose one of auto, {', '.join(allowed)}")
+        raise ConfigError(
+            f"--method {method}: not available for {task}", hint=f"choose one of auto, {', '.join(allowed)}"
+        )
     return [method]
 
 
@@ -94,8 +98,14 @@ def _classification(members: dict[str, SplitPreds], order: list[str], methods: l
     probs = [members[n].probs for n in order]
     make = {
         "mean": lambda: (em.mean_probs(probs), {}),
-        "weighted": lambda: (em.crossfit_weighted(probs, y), {"weights": dict(zip(order, em.fit_weights(probs, y).round(4).tolist()))}),
-        "stacking": lambda: (em.crossfit_stacking(probs, y, len(labels)), {"model": "LogisticRegression on log-probabilities, cross-fitted"}),
+        "weighted": lambda: (
+            em.crossfit_weighted(probs, y),
+            {"weights": dict(zip(order, em.fit_weights(probs, y).round(4).tolist()))},
+        ),
+        "stacking": lambda: (
+            em.crossfit_stacking(probs, y, len(labels)),
+            {"model": "LogisticRegression on log-probabilities, cross-fitted"},
+        ),
     }
     for name in [m for m in methods if m in make]:
         p, extra = make[name]()
@@ -122,12 +132,24 @@ def _report(task, primary, members, singles, best, results, chosen) -> dict[str,
     best_v, ens_v = singles[best][primary], results[chosen]["scores"][primary]
     delta = ens_v - best_v
     word = "beats" if delta > 1e-12 else ("ties" if abs(delta) <= 1e-12 else "loses to")
-    verdict = (f"ensemble ({chosen}) {word} the best single model ({best}) on {primary}: "
-               f"{ens_v:.4f} vs {best_v:.4f} ({delta:+.4f}) on the same {len(members[best])} validation rows")
-    return {"task": task, "primary_metric": primary, "validation_rows": len(members[best]),
-            "members": list(members), "single": singles, "best_single": {"name": best, "score": best_v},
-            "methods": results, "chosen": chosen, "ensemble_score": ens_v, "gain": delta, "verdict": verdict,
-            "note": "weighted and stacking scores are cross-fitted: no row is scored by a combiner fitted on it"}
+    verdict = (
+        f"ensemble ({chosen}) {word} the best single model ({best}) on {primary}: "
+        f"{ens_v:.4f} vs {best_v:.4f} ({delta:+.4f}) on the same {len(members[best])} validation rows"
+    )
+    return {
+        "task": task,
+        "primary_metric": primary,
+        "validation_rows": len(members[best]),
+        "members": list(members),
+        "single": singles,
+        "best_single": {"name": best, "score": best_v},
+        "methods": results,
+        "chosen": chosen,
+        "ensemble_score": ens_v,
+        "gain": delta,
+        "verdict": verdict,
+        "note": "weighted and stacking scores are cross-fitted: no row is scored by a combiner fitted on it",
+    }
 
 
 def _submission(exp_dir, experiment, task, order, chosen, result, rouge_cfg) -> str | None:

@@ -45,8 +45,13 @@ def fit_weights(probs: Sequence[np.ndarray], y: np.ndarray, grid_step: float = 0
         return best_w
     from scipy.optimize import minimize
 
-    res = minimize(lambda w: log_loss(mean_probs(probs, w), y), np.full(m, 1.0 / m), method="SLSQP",
-                   bounds=[(0.0, 1.0)] * m, constraints=[{"type": "eq", "fun": lambda w: np.sum(w) - 1.0}])
+    res = minimize(
+        lambda w: log_loss(mean_probs(probs, w), y),
+        np.full(m, 1.0 / m),
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * m,
+        constraints=[{"type": "eq", "fun": lambda w: np.sum(w) - 1.0}],
+    )
     w = np.clip(res.x, 0.0, None)
     return w / w.sum()
 
@@ -117,7 +122,9 @@ def stacker_probs(model: Any, probs: Sequence[np.ndarray], n_classes: int) -> np
     return out
 
 
-def crossfit_stacking(probs: Sequence[np.ndarray], y: np.ndarray, n_classes: int, n_splits: int = 5, seed: int = 0) -> np.ndarray:
+def crossfit_stacking(
+    probs: Sequence[np.ndarray], y: np.ndarray, n_classes: int, n_splits: int = 5, seed: int = 0
+) -> np.ndarray:
     out = np.zeros((len(y), n_classes))
     for train, held in _folds(y, n_splits, seed):
         if len(np.unique(y[train])) < 2:  # a fold with one class cannot fit a classifier

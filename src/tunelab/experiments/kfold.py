@@ -33,7 +33,9 @@ def combine_folds(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:
     rouge_cfg = rouge_cfg_of(exp_dir, experiment)
     results: dict[str, Any] = {}
     for variant in [v["name"] for v in experiment["variants"]]:
-        recs = sorted((r for r in experiment["runs"].values() if r.get("variant") == variant), key=lambda r: r.get("fold") or 0)
+        recs = sorted(
+            (r for r in experiment["runs"].values() if r.get("variant") == variant), key=lambda r: r.get("fold") or 0
+        )
         ok = [r for r in recs if r.get("status") == "ok"]
         k = experiment["kfold"]["k"]
         if len(ok) < k:
@@ -43,8 +45,9 @@ def combine_folds(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def _combine_variant(exp_dir: Path, variant: str, recs: list[dict[str, Any]], task: str,
-                     rouge_cfg: dict[str, Any]) -> dict[str, Any]:
+def _combine_variant(
+    exp_dir: Path, variant: str, recs: list[dict[str, Any]], task: str, rouge_cfg: dict[str, Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "ok", "folds_ok": len(recs)}
     vals = [load_split(exp_dir / r["run_dir"], "validation") for r in recs]
     if all(v is not None for v in vals):
@@ -65,9 +68,11 @@ def _combine_variant(exp_dir: Path, variant: str, recs: list[dict[str, Any]], ta
 def concat(parts: list[SplitPreds]) -> SplitPreds:
     probs = [p.probs for p in parts]
     return SplitPreds(
-        ids=[i for p in parts for i in p.ids], predictions=[x for p in parts for x in p.predictions],
+        ids=[i for p in parts for i in p.ids],
+        predictions=[x for p in parts for x in p.predictions],
         gold=[g for p in parts for g in p.gold] if all(p.gold is not None for p in parts) else None,
-        probs=np.concatenate(probs) if all(p is not None for p in probs) else None, label_names=parts[0].label_names,
+        probs=np.concatenate(probs) if all(p is not None for p in probs) else None,
+        label_names=parts[0].label_names,
     )
 
 

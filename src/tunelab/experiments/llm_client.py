@@ -10,7 +10,6 @@ passed through `scrub` before it leaves this module.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -86,7 +85,7 @@ class ChatClient:
                     raise ApiError(self.scrub(last + _hint(exc.code))) from None
                 wait = retry_after(exc.headers.get("Retry-After"), self.max_backoff_s) if exc.headers else None
                 wait = self._delay(attempt) if wait is None else wait
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, OSError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = f"{type(reason).__name__}: {reason}" if not isinstance(reason, str) else reason
             if attempt < self.max_retries:
@@ -94,7 +93,7 @@ class ChatClient:
         raise ApiError(self.scrub(f"gave up after {self.max_retries + 1} attempts; last error: {last}"))
 
     def _delay(self, attempt: int) -> float:
-        return min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
+        return min(self.max_backoff_s, self.backoff_s * (2**attempt))
 
     def _cache_path(self, key: str) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / key[:2] / f"{key}.json"
@@ -128,7 +127,11 @@ def parse_reply(raw: bytes) -> tuple[str, dict[str, int]]:
     if not isinstance(content, str):
         raise ApiError(f"malformed reply (content is {type(content).__name__}, not text)")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    counts = {k: int(usage[k]) for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(usage.get(k), (int, float))}
+    counts = {
+        k: int(usage[k])
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if isinstance(usage.get(k), (int, float))
+    }
     return content, counts
 
 

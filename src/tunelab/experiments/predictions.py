@@ -37,9 +37,11 @@ class SplitPreds:
 
     def subset(self, order: list[int]) -> SplitPreds:
         return SplitPreds(
-            ids=[self.ids[i] for i in order], predictions=[self.predictions[i] for i in order],
+            ids=[self.ids[i] for i in order],
+            predictions=[self.predictions[i] for i in order],
             gold=None if self.gold is None else [self.gold[i] for i in order],
-            probs=None if self.probs is None else self.probs[order], label_names=self.label_names,
+            probs=None if self.probs is None else self.probs[order],
+            label_names=self.label_names,
         )
 
 
@@ -76,14 +78,17 @@ def read_preds(path: Path, label_names: list[str] | None = None) -> SplitPreds:
     except (ValueError, OSError) as exc:
         raise RunDirError(f"{path}: unreadable predictions file ({exc})", hint="re-run predict for this run") from None
     if "prediction" not in frame.columns:
-        raise RunDirError(f"{path}: no 'prediction' column (columns: {', '.join(map(str, frame.columns))})",
-                          hint="predictions files need id and prediction columns")
+        raise RunDirError(
+            f"{path}: no 'prediction' column (columns: {', '.join(map(str, frame.columns))})",
+            hint="predictions files need id and prediction columns",
+        )
     ids = frame["id"].tolist() if "id" in frame.columns else list(range(len(frame)))
     gold_col = next((c for c in GOLD_COLUMNS if c in frame.columns), None)
     gold = [_norm(v) for v in frame[gold_col].tolist()] if gold_col else None
     probs, names = _probs(frame, path, label_names)
-    return SplitPreds(ids=ids, predictions=[_norm(v) for v in frame["prediction"].tolist()], gold=gold,
-                      probs=probs, label_names=names)
+    return SplitPreds(
+        ids=ids, predictions=[_norm(v) for v in frame["prediction"].tolist()], gold=gold, probs=probs, label_names=names
+    )
 
 
 def _probs(frame: Any, path: Path, label_names: list[str] | None) -> tuple[np.ndarray | None, list[str] | None]:
@@ -144,8 +149,9 @@ def write_preds(path: Path, preds: SplitPreds) -> Path:
     return path
 
 
-def write_submission(path: Path, ids: list[Any], predictions: list[Any], id_column: str = "id",
-                     prediction_column: str = "prediction") -> Path:
+def write_submission(
+    path: Path, ids: list[Any], predictions: list[Any], id_column: str = "id", prediction_column: str = "prediction"
+) -> Path:
     """CSV submission file (id, prediction), atomically."""
     import pandas as pd
 
@@ -166,6 +172,8 @@ def align(reference: SplitPreds, other: SplitPreds, where: str) -> SplitPreds:
     index = {str(i): k for k, i in enumerate(other.ids)}
     missing = [i for i in reference.ids if str(i) not in index]
     if missing or len(index) != len(reference.ids):
-        raise RunDirError(f"{where}: predictions cover different samples ({len(missing)} ids missing, e.g. {missing[:3]})",
-                          hint="ensemble runs trained on the same split (same data, split_seed and kfold)")
+        raise RunDirError(
+            f"{where}: predictions cover different samples ({len(missing)} ids missing, e.g. {missing[:3]})",
+            hint="ensemble runs trained on the same split (same data, split_seed and kfold)",
+        )
     return other.subset([index[str(i)] for i in reference.ids])

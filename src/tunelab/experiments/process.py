@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-
 ERROR_FILE_ENV = "TUNELAB_ERROR_FILE"  # cli._friendly writes {class, message, hint} here
 TAIL_LINES = 40
-_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)\w*|KeyboardInterrupt|Killed)(?::\s*(.*))?$")
+_EXC_LINE = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)\w*|KeyboardInterrupt|Killed)(?::\s*(.*))?$"
+)
 _CLI_ERROR = re.compile(r"^error:\s*(.+)$")
 
 
@@ -40,8 +40,9 @@ def train_argv(config_path: Path, run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "tunelab.cli", "train", str(config_path), "--run-dir", str(run_dir)]
 
 
-def run_child(argv: list[str], log_path: Path, error_file: Path, gpu: int | None = None,
-              timeout_s: float | None = None) -> RunOutcome:
+def run_child(
+    argv: list[str], log_path: Path, error_file: Path, gpu: int | None = None, timeout_s: float | None = None
+) -> RunOutcome:
     """Run `argv` with stdout+stderr into `log_path`; classify the outcome."""
     env = dict(os.environ)
     env[ERROR_FILE_ENV] = str(error_file)
@@ -82,8 +83,9 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def classify_failure(code: int | None, tail: str, error_file: Path, timed_out: bool = False,
-                     timeout_s: float | None = None) -> dict[str, str]:
+def classify_failure(
+    code: int | None, tail: str, error_file: Path, timed_out: bool = False, timeout_s: float | None = None
+) -> dict[str, str]:
     """{class, message, hint?} from the child's error file, else its log, else its exit status."""
     if timed_out:
         return {"class": "Timeout", "message": f"run exceeded timeout_s={timeout_s:g} and was killed"}
@@ -144,5 +146,3 @@ def load_findings(run_dir: Path) -> list[dict[str, Any]]:
         return []
     items = data.get("findings", []) if isinstance(data, dict) else data
     return [f for f in items if isinstance(f, dict)] if isinstance(items, list) else []
-
-

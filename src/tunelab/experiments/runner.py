@@ -58,8 +58,11 @@ def experiment_command(spec: Path, only: list[str], overrides: list[str], *, arg
     ledger = Ledger.open(exp_dir, _header(spec_obj, Path(spec), base, overrides))
     todo = [r for r in selected if only or ledger.runs.get(r.name, {}).get("status") != "ok"]
     skipped = len(selected) - len(todo)
-    console.print(f"[bold]experiment[/] {spec_obj.name}: {len(planned)} runs, {len(todo)} to run"
-                  + (f", {skipped} already done (skipped)" if skipped else "") + f"  -> {exp_dir}")
+    console.print(
+        f"[bold]experiment[/] {spec_obj.name}: {len(planned)} runs, {len(todo)} to run"
+        + (f", {skipped} already done (skipped)" if skipped else "")
+        + f"  -> {exp_dir}"
+    )
     execute(todo, spec_obj, base, overrides, ledger, argv_fn)
     finish(exp_dir, spec_obj, ledger)
     return exp_dir
@@ -72,20 +75,33 @@ def select_runs(planned: list[PlannedRun], only: list[str]) -> list[PlannedRun]:
     for name in only:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
-            raise ConfigError(f"--only {name}: no such variant or run" + (f"; did you mean {close[0]}?" if close else ""),
-                              hint=f"known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"--only {name}: no such variant or run" + (f"; did you mean {close[0]}?" if close else ""),
+                hint=f"known: {', '.join(sorted(known))}",
+            )
     return [r for r in planned if r.name in only or r.variant.name in only]
 
 
 def _header(spec: ExperimentSpec, spec_path: Path, base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     task = (base.get("task") or {}).get("type", "classification") if isinstance(base.get("task"), dict) else None
-    return {"name": spec.name, "spec": str(spec_path.resolve()), "task": task,
-            "kfold": spec.kfold.model_dump() if spec.kfold else None,
-            "variants": [v.model_dump() for v in spec.variants], "overrides": list(overrides)}
+    return {
+        "name": spec.name,
+        "spec": str(spec_path.resolve()),
+        "task": task,
+        "kfold": spec.kfold.model_dump() if spec.kfold else None,
+        "variants": [v.model_dump() for v in spec.variants],
+        "overrides": list(overrides),
+    }
 
 
-def execute(todo: list[PlannedRun], spec: ExperimentSpec, base: dict[str, Any], overrides: list[str],
-            ledger: Ledger, argv_fn: ArgvFn) -> None:
+def execute(
+    todo: list[PlannedRun],
+    spec: ExperimentSpec,
+    base: dict[str, Any],
+    overrides: list[str],
+    ledger: Ledger,
+    argv_fn: ArgvFn,
+) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     gpus: queue.Queue[int] = queue.Queue()
@@ -98,8 +114,12 @@ def execute(todo: list[PlannedRun], spec: ExperimentSpec, base: dict[str, Any], 
         try:
             return run_one(run, spec, base, overrides, ledger, argv_fn, gpu)
         except Exception as exc:  # a bug or disk error in the parent must not stop the other runs
-            return ledger.update(run.name, status="failed", finished_utc=now_utc(),
-                                 error={"class": type(exc).__name__, "message": str(exc)})
+            return ledger.update(
+                run.name,
+                status="failed",
+                finished_utc=now_utc(),
+                error={"class": type(exc).__name__, "message": str(exc)},
+            )
         finally:
             if gpu is not None:
                 gpus.put(gpu)
@@ -114,33 +134,71 @@ def execute(todo: list[PlannedRun], spec: ExperimentSpec, base: dict[str, Any], 
             progress.advance(bar)
 
 
-def run_one(run: PlannedRun, spec: ExperimentSpec, base: dict[str, Any], overrides: list[str], ledger: Ledger,
-            argv_fn: ArgvFn, gpu: int | None) -> dict[str, Any]:
+def run_one(
+    run: PlannedRun,
+    spec: ExperimentSpec,
+    base: dict[str, Any],
+    overrides: list[str],
+    ledger: Ledger,
+    argv_fn: ArgvFn,
+    gpu: int | None,
+) -> dict[str, Any]:
     exp_dir = ledger.exp_dir
     run_dir = exp_dir / "runs" / run.name
     attempts = ledger.runs.get(run.name, {}).get("attempts", 0) + 1
     _archive_previous(exp_dir, run_dir, run.name, attempts)
     raw = variant_config(base, run.variant, overrides, run.fold, spec.kfold, run.name, exp_dir / "runs")
-    common = {"variant": run.variant.name, "fold": run.fold, "run_dir": f"runs/{run.name}", "attempts": attempts,
-              "log": f"logs/{run.name}.log", "config": f"configs/{run.name}.yaml", "gpu": gpu,
-              "model": (raw.get("model") or {}).get("name_or_path") if isinstance(raw.get("model"), dict) else None,
-              "started_utc": now_utc(), "error": None, "doctor_finding": None, "log_tail": ""}
+    common = {
+        "variant": run.variant.name,
+        "fold": run.fold,
+        "run_dir": f"runs/{run.name}",
+        "attempts": attempts,
+        "log": f"logs/{run.name}.log",
+        "config": f"configs/{run.name}.yaml",
+        "gpu": gpu,
+        "model": (raw.get("model") or {}).get("name_or_path") if isinstance(raw.get("model"), dict) else None,
+        "started_utc": now_utc(),
+        "error": None,
+        "doctor_finding": None,
+        "log_tail": "",
+    }
     try:
         cfg = validate_config(raw, source=f"variant {run.variant.name}")
     except ConfigError as exc:  # invalid variant: fails alone, no process needed
         atomic_write_text(exp_dir / "logs" / f"{run.name}.log", f"error: {exc.message}\nhint: {exc.hint}\n")
-        return ledger.update(run.name, **{**common, "status": "failed", "finished_utc": now_utc(), "duration_s": 0.0,
-                             "returncode": None, "log_tail": f"error: {exc.message}",
-                             "error": {"class": "ConfigError", "message": exc.message, "hint": exc.hint or ""}})
+        return ledger.update(
+            run.name,
+            **{
+                **common,
+                "status": "failed",
+                "finished_utc": now_utc(),
+                "duration_s": 0.0,
+                "returncode": None,
+                "log_tail": f"error: {exc.message}",
+                "error": {"class": "ConfigError", "message": exc.message, "hint": exc.hint or ""},
+            },
+        )
     cfg_path = exp_dir / "configs" / f"{run.name}.yaml"
     atomic_write_text(cfg_path, dump_config(cfg))
     ledger.update(run.name, **common, status="running")
-    outcome: RunOutcome = run_child(argv_fn(cfg_path, run_dir), exp_dir / common["log"],
-                                    exp_dir / "logs" / f".{run.name}.error.json", gpu, spec.timeout_s)
+    outcome: RunOutcome = run_child(
+        argv_fn(cfg_path, run_dir),
+        exp_dir / common["log"],
+        exp_dir / "logs" / f".{run.name}.error.json",
+        gpu,
+        spec.timeout_s,
+    )
     finding = explaining_finding(run_dir, outcome.error) if outcome.status == "failed" else None
-    return ledger.update(run.name, status=outcome.status, finished_utc=now_utc(), duration_s=round(outcome.duration_s, 2),
-                         returncode=outcome.returncode, error=outcome.error, doctor_finding=finding,
-                         log_tail=outcome.log_tail if outcome.status == "failed" else "")
+    return ledger.update(
+        run.name,
+        status=outcome.status,
+        finished_utc=now_utc(),
+        duration_s=round(outcome.duration_s, 2),
+        returncode=outcome.returncode,
+        error=outcome.error,
+        doctor_finding=finding,
+        log_tail=outcome.log_tail if outcome.status == "failed" else "",
+    )
 
 
 def _archive_previous(exp_dir: Path, run_dir: Path, name: str, attempts: int) -> None:

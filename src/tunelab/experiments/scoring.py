@@ -30,17 +30,26 @@ def rouge_scores(pred: Sequence[str], refs: Sequence[Any], rouge_cfg: dict[str, 
     from tunelab.evaluation.rouge import rouge
 
     cfg = rouge_cfg or {}
-    return rouge([p or "" for p in pred], list(refs), tokenizer=cfg.get("tokenizer", "auto"),
-                 aggregate=cfg.get("aggregate", "max"), use_stemmer=cfg.get("use_stemmer", False))
+    return rouge(
+        [p or "" for p in pred],
+        list(refs),
+        tokenizer=cfg.get("tokenizer", "auto"),
+        aggregate=cfg.get("aggregate", "max"),
+        use_stemmer=cfg.get("use_stemmer", False),
+    )
 
 
-def score(task: str, gold: Sequence[Any], pred: Sequence[Any], rouge_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+def score(
+    task: str, gold: Sequence[Any], pred: Sequence[Any], rouge_cfg: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if task == "classification":
         return classification_scores(gold, pred)
     return rouge_scores(pred, gold, rouge_cfg)
 
 
-def consensus_pick(candidates: Sequence[Sequence[str]], rouge_cfg: dict[str, Any] | None = None) -> tuple[list[str], list[int]]:
+def consensus_pick(
+    candidates: Sequence[Sequence[str]], rouge_cfg: dict[str, Any] | None = None
+) -> tuple[list[str], list[int]]:
     """candidates[m][i] = model m's text for sample i -> (chosen texts, chosen model index per sample).
 
     Ties go to the lowest model index (deterministic). With two candidates the mean agreement is

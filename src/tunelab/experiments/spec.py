@@ -119,8 +119,15 @@ def _absolutize_paths(base: dict[str, Any], root: Path) -> None:
             model["name_or_path"] = str(cand.resolve())
 
 
-def variant_config(base: dict[str, Any], variant: Variant, overrides: list[str], fold: int | None,
-                   kfold: ExperimentKFold | None, name: str, output_dir: Path) -> dict[str, Any]:
+def variant_config(
+    base: dict[str, Any],
+    variant: Variant,
+    overrides: list[str],
+    fold: int | None,
+    kfold: ExperimentKFold | None,
+    name: str,
+    output_dir: Path,
+) -> dict[str, Any]:
     """The raw config mapping of one run: base, then --set overrides, then the variant's, then the fold."""
     raw = copy.deepcopy(base)
     for item in overrides:

@@ -80,13 +80,19 @@ class Ledger:
 def load_experiment(exp_dir: Path) -> dict[str, Any]:
     path = Path(exp_dir) / EXPERIMENT_FILE
     if not path.is_file():
-        raise RunDirError(f"{exp_dir}: not an experiment directory (no {EXPERIMENT_FILE})",
-                          hint="pass the directory printed by `tunelab experiment`")
+        raise RunDirError(
+            f"{exp_dir}: not an experiment directory (no {EXPERIMENT_FILE})",
+            hint="pass the directory printed by `tunelab experiment`",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RunDirError(f"{path}: corrupt experiment file", hint="re-run `tunelab experiment SPEC` to rebuild it") from None
+        raise RunDirError(
+            f"{path}: corrupt experiment file", hint="re-run `tunelab experiment SPEC` to rebuild it"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != EXPERIMENT_FORMAT or not isinstance(data.get("runs"), dict):
-        raise RunDirError(f"{path}: unknown experiment format {data.get('format') if isinstance(data, dict) else '?'}",
-                          hint=f"this tunelab reads format {EXPERIMENT_FORMAT}")
+        raise RunDirError(
+            f"{path}: unknown experiment format {data.get('format') if isinstance(data, dict) else '?'}",
+            hint=f"this tunelab reads format {EXPERIMENT_FORMAT}",
+        )
     return data

@@ -11,24 +11,47 @@ from rich.table import Table
 from tunelab.io import atomic_write_json, atomic_write_text
 from tunelab.reporting.collect import collect_run
 
-COLUMNS = ("run", "model", "status", "parameters", "trainable", "primary", "metrics", "train_time_s",
-           "samples_per_s", "peak_memory_mb", "error")
+COLUMNS = (
+    "run",
+    "model",
+    "status",
+    "parameters",
+    "trainable",
+    "primary",
+    "metrics",
+    "train_time_s",
+    "samples_per_s",
+    "peak_memory_mb",
+    "error",
+)
 
 
 def summary_rows(exp_dir: Path, experiment: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, rec in sorted(experiment["runs"].items()):
-        row: dict[str, Any] = {"run": name, "variant": rec.get("variant"), "fold": rec.get("fold"),
-                               "model": rec.get("model"), "status": rec.get("status"),
-                               "duration_s": rec.get("duration_s"), "error": None}
+        row: dict[str, Any] = {
+            "run": name,
+            "variant": rec.get("variant"),
+            "fold": rec.get("fold"),
+            "model": rec.get("model"),
+            "status": rec.get("status"),
+            "duration_s": rec.get("duration_s"),
+            "error": None,
+        }
         run_dir = exp_dir / rec.get("run_dir", f"runs/{name}")
         if run_dir.is_dir():
             summary = collect_run(run_dir)
             head = summary.headline()
-            row.update(parameters=head["parameters"], trainable=head["trainable_parameters"],
-                       train_time_s=head["train_time_s"] or rec.get("duration_s"), samples_per_s=head["samples_per_s"],
-                       peak_memory_mb=head["peak_memory_mb"], primary_metric=summary.primary_metric,
-                       primary=summary.primary_value, metrics=summary.scores())
+            row.update(
+                parameters=head["parameters"],
+                trainable=head["trainable_parameters"],
+                train_time_s=head["train_time_s"] or rec.get("duration_s"),
+                samples_per_s=head["samples_per_s"],
+                peak_memory_mb=head["peak_memory_mb"],
+                primary_metric=summary.primary_metric,
+                primary=summary.primary_value,
+                metrics=summary.scores(),
+            )
         if rec.get("status") == "failed":
             err = rec.get("error") or {}
             row["error"] = f"{err.get('class')}: {err.get('message')}"
@@ -70,15 +93,26 @@ def short_model(model: Any) -> str:
 
 def _cells(row: dict[str, Any], screen: bool = False) -> list[str]:
     model = short_model(row.get("model")) if screen else fmt(row.get("model"))
-    return [row["run"], model, row.get("status") or "-", fmt(row.get("parameters")),
-            fmt(row.get("trainable")), fmt(row.get("primary")), _metric_text(row.get("metrics")),
-            fmt(row.get("train_time_s")), fmt(row.get("samples_per_s")), fmt(row.get("peak_memory_mb")),
-            row.get("error") or ""]
+    return [
+        row["run"],
+        model,
+        row.get("status") or "-",
+        fmt(row.get("parameters")),
+        fmt(row.get("trainable")),
+        fmt(row.get("primary")),
+        _metric_text(row.get("metrics")),
+        fmt(row.get("train_time_s")),
+        fmt(row.get("samples_per_s")),
+        fmt(row.get("peak_memory_mb")),
+        row.get("error") or "",
+    ]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    body = "".join("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in _cells(r)) + " |\n" for r in rows)
+    body = "".join(
+        "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in _cells(r)) + " |\n" for r in rows
+    )
     return head + body
 
 
@@ -86,10 +120,15 @@ def write_summary(exp_dir: Path, experiment: dict[str, Any], console: Console | 
     rows = summary_rows(exp_dir, experiment)
     ok = sum(r["status"] == "ok" for r in rows)
     failed = [r for r in rows if r["status"] == "failed"]
-    lines = [f"# Experiment {experiment.get('name')}\n", f"{ok} ok, {len(failed)} failed of {len(rows)} runs.\n",
-             markdown_table(rows)]
+    lines = [
+        f"# Experiment {experiment.get('name')}\n",
+        f"{ok} ok, {len(failed)} failed of {len(rows)} runs.\n",
+        markdown_table(rows),
+    ]
     for r in failed:
-        lines.append(f"\n- **{r['run']}** failed: {r['error']}" + (f" — doctor: {r['doctor']}" if r.get("doctor") else ""))
+        lines.append(
+            f"\n- **{r['run']}** failed: {r['error']}" + (f" — doctor: {r['doctor']}" if r.get("doctor") else "")
+        )
     atomic_write_text(exp_dir / "summary.md", "\n".join(lines) + "\n")
     atomic_write_json(exp_dir / "summary.json", {"runs": rows, "ok": ok, "failed": len(failed)})
     if console is not None:
@@ -97,12 +136,16 @@ def write_summary(exp_dir: Path, experiment: dict[str, Any], console: Console | 
         for col in COLUMNS:
             # The error is in full in summary.md and below the table; on screen it is cut short.
             short = col == "error"
-            table.add_column(col, overflow="ellipsis" if short else "fold", no_wrap=short, max_width=40 if short else None)
+            table.add_column(
+                col, overflow="ellipsis" if short else "fold", no_wrap=short, max_width=40 if short else None
+            )
         for r in rows:
             style = "red" if r["status"] == "failed" else None
             table.add_row(*_cells(r, screen=True), style=style)
         console.print(table)
         for r in failed:
-            console.print(f"[red]{r['run']} failed[/]: {r['error']}" + (f" (doctor: {r['doctor']})" if r.get("doctor") else ""))
+            console.print(
+                f"[red]{r['run']} failed[/]: {r['error']}" + (f" (doctor: {r['doctor']})" if r.get("doctor") else "")
+            )
         console.print(f"summary: {exp_dir / 'summary.md'}")
     return rows

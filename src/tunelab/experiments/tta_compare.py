@@ -21,8 +21,13 @@ def compare_all(exp_dir: Path, experiment: dict[str, Any], timeout_s: float | No
             results[name] = done
             continue
         argv = [sys.executable, "-m", "tunelab.inference.tta", str(run_dir)]
-        outcome = run_child(argv, exp_dir / "logs" / f"{name}.tta.log", exp_dir / "logs" / f".{name}.tta.error.json",
-                            rec.get("gpu"), timeout_s)
+        outcome = run_child(
+            argv,
+            exp_dir / "logs" / f"{name}.tta.log",
+            exp_dir / "logs" / f".{name}.tta.error.json",
+            rec.get("gpu"),
+            timeout_s,
+        )
         data = read_json(run_dir / "tta.json")
         if outcome.status == "ok" and isinstance(data, dict):
             results[name] = data

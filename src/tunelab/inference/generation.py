@@ -107,14 +107,16 @@ def generate_from_ids(
     import contextlib
 
     import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tunelab.inference.ordered import autocast, length_order, model_device
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
         from tunelab.errors import ModelError
 
-        raise ModelError("the tokenizer has neither a pad nor an eos token; cannot batch generation", hint="set model.pad_token: add")
+        raise ModelError(
+            "the tokenizer has neither a pad nor an eos token; cannot batch generation", hint="set model.pad_token: add"
+        )
     gen_cfg = build_generation_config(settings, model, tokenizer)
     is_enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
     side = "right" if is_enc_dec else "left"
@@ -124,7 +126,13 @@ def generate_from_ids(
     out: list[Any] = [None] * len(prompts)
     was_training = model.training
     model.eval()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} rows/s"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.speed} rows/s"),
+        TimeRemainingColumn(),
+    )
     try:
         with Progress(*columns, transient=True) as progress, torch.inference_mode(), amp:
             bar = progress.add_task(description, total=len(prompts))

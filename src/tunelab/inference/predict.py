@@ -71,7 +71,9 @@ def task_model(task: Any, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tu
         return task.load_trained(cfg, plan, model_dir)
     from tunelab.models.tokenizer import load_tokenizer
 
-    local = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})})
+    local = cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
+    )
     tokenizer = load_tokenizer(local)
     return tokenizer, task.build_model(local, plan, tokenizer)
 
@@ -86,8 +88,13 @@ def read_input(cfg: Config, path: Path, split: str) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: input file not found", hint="pass an existing CSV/TSV/JSONL/Parquet file")
     frame = read_table(path, cfg.data.format if cfg.data.format != "auto" else "auto", cfg.data.encoding)
-    for warning in validate_frame(frame, path, roles_for(cfg.task, split), imbalance_warn_ratio=cfg.data.imbalance_warn_ratio,
-                                  mojibake_max_share=cfg.data.mojibake_max_share):
+    for warning in validate_frame(
+        frame,
+        path,
+        roles_for(cfg.task, split),
+        imbalance_warn_ratio=cfg.data.imbalance_warn_ratio,
+        mojibake_max_share=cfg.data.mojibake_max_share,
+    ):
         console.print(f"[yellow]data warning:[/] {warning}")
     return frame
 
@@ -95,17 +102,24 @@ def read_input(cfg: Config, path: Path, split: str) -> pd.DataFrame:
 def check_output_path(output: Path, input: Path | None = None) -> None:
     """Refuse outputs we would write wrongly or destructively, before any work is done."""
     if output.suffix.lower() not in WRITERS:
-        raise ConfigError(f"--output {output}: unknown format {output.suffix or '(no suffix)'}", hint=f"use one of {', '.join(WRITERS)}")
+        raise ConfigError(
+            f"--output {output}: unknown format {output.suffix or '(no suffix)'}",
+            hint=f"use one of {', '.join(WRITERS)}",
+        )
     if output.exists() and output.is_dir():
         raise ConfigError(f"--output {output}: is a directory", hint="pass a file path, e.g. predictions.csv")
     if input is not None and output.resolve() == input.resolve():
         raise ConfigError(f"--output {output}: same file as --input", hint="write predictions to a new file")
     parent = output.parent if str(output.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
-        raise ConfigError(f"--output {output}: {parent} is not a directory", hint="choose an output path in a directory")
+        raise ConfigError(
+            f"--output {output}: {parent} is not a directory", hint="choose an output path in a directory"
+        )
 
 
-def prediction_frame(prediction: Prediction, id_name: str = "id", with_probs: bool = False, gold: list[Any] | None = None) -> pd.DataFrame:
+def prediction_frame(
+    prediction: Prediction, id_name: str = "id", with_probs: bool = False, gold: list[Any] | None = None
+) -> pd.DataFrame:
     """id, the task's columns (prediction, top-k ...), optional gold `label` and `probs` (list per row)."""
     import pandas as pd
 

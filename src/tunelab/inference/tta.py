@@ -41,7 +41,9 @@ def window(text: str, tokenizer: Any, max_tokens: int, side: str) -> str:
     return tokenizer.decode(part, skip_special_tokens=True)
 
 
-def make_views(texts: Sequence[str], views: Sequence[str], tokenizer: Any = None, max_tokens: int = 256) -> dict[str, list[str]]:
+def make_views(
+    texts: Sequence[str], views: Sequence[str], tokenizer: Any = None, max_tokens: int = 256
+) -> dict[str, list[str]]:
     from tunelab.errors import ConfigError
 
     out: dict[str, list[str]] = {}
@@ -52,11 +54,15 @@ def make_views(texts: Sequence[str], views: Sequence[str], tokenizer: Any = None
             out[view] = [normalize_text(t) for t in texts]
         elif view in ("head", "tail"):
             if tokenizer is None:
-                raise ConfigError(f"inference.tta.views: {view} needs the model's tokenizer", hint="use original/normalized")
+                raise ConfigError(
+                    f"inference.tta.views: {view} needs the model's tokenizer", hint="use original/normalized"
+                )
             # Leave room for special tokens (CLS/SEP, BOS/EOS) the task adds when encoding.
             out[view] = [window(t, tokenizer, max(1, max_tokens - 4), view) for t in texts]
         else:
-            raise ConfigError(f"inference.tta.views: unknown view {view!r}", hint=f"choose from {', '.join(CLASSIFICATION_VIEWS)}")
+            raise ConfigError(
+                f"inference.tta.views: unknown view {view!r}", hint=f"choose from {', '.join(CLASSIFICATION_VIEWS)}"
+            )
     return out
 
 
@@ -96,8 +102,11 @@ def _classify_tta(task, model, tokenizer, frame, cfg, plan):
         per_view[name] = task.predict(model, tokenizer, view_frame, cfg, plan)
     avg = np.mean([np.asarray(p.extra["probs"]) for p in per_view.values()], axis=0)
     first = next(iter(per_view.values()))
-    merged = Prediction(ids=first.ids, columns=task.prediction_columns(avg, cfg.inference.top_k),
-                        extra={"probs": avg, "label_names": list(task.label_names)})
+    merged = Prediction(
+        ids=first.ids,
+        columns=task.prediction_columns(avg, cfg.inference.top_k),
+        extra={"probs": avg, "label_names": list(task.label_names)},
+    )
     return merged, per_view
 
 
@@ -138,14 +147,28 @@ def compare_tta(run_dir: Any) -> dict[str, Any]:
     cfg, task, model, tokenizer, plan = load_trained(run_dir, [])
     frame = load_splits(cfg).validation
     if frame is None or not len(frame):
-        raise DataError(f"{run_dir}: no validation rows to measure TTA on", hint="set data.validation_file or data.validation_split")
+        raise DataError(
+            f"{run_dir}: no validation rows to measure TTA on", hint="set data.validation_file or data.validation_split"
+        )
     merged, parts = tta_predict(task, model, tokenizer, frame, cfg, plan)
     primary = task.primary_metric
     per_view = {name: float(task.score(p, frame)[primary]) for name, p in parts.items()}
-    without = per_view.get("original", next(iter(per_view.values()))) if task.name == "classification" else next(iter(per_view.values()))
+    without = (
+        per_view.get("original", next(iter(per_view.values())))
+        if task.name == "classification"
+        else next(iter(per_view.values()))
+    )
     with_tta = float(task.score(merged, frame)[primary])
-    result = {"task": task.name, "primary_metric": primary, "rows": len(frame), "per_view": per_view,
-              "without": without, "with": with_tta, "gain": with_tta - without, "verdict": verdict(primary, without, with_tta)}
+    result = {
+        "task": task.name,
+        "primary_metric": primary,
+        "rows": len(frame),
+        "per_view": per_view,
+        "without": without,
+        "with": with_tta,
+        "gain": with_tta - without,
+        "verdict": verdict(primary, without, with_tta),
+    }
     atomic_write_json(run_dir / "tta.json", result)
     return result
 

@@ -29,7 +29,9 @@ def _auto_cls(config: Any) -> Any:
     return AutoModelForCausalLM
 
 
-def merge_adapters(model_dir: Path, base: str, out: Path, *, trust_remote_code: bool = False, revision: str | None = None) -> None:
+def merge_adapters(
+    model_dir: Path, base: str, out: Path, *, trust_remote_code: bool = False, revision: str | None = None
+) -> None:
     """Load `base` on CPU, apply the adapters in `model_dir`, merge, save safetensors to `out`."""
     from peft import PeftConfig, PeftModel
     from transformers import AutoConfig, AutoTokenizer
@@ -39,7 +41,12 @@ def merge_adapters(model_dir: Path, base: str, out: Path, *, trust_remote_code: 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
     model = _auto_cls(config).from_pretrained(
-        base, revision=revision, trust_remote_code=trust_remote_code, dtype=dtype, low_cpu_mem_usage=True, device_map={"": "cpu"}
+        base,
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        low_cpu_mem_usage=True,
+        device_map={"": "cpu"},
     )
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # The run added tokens (e.g. a pad token); the adapters saved the resized embeddings.
@@ -71,8 +78,13 @@ def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -
         if merge and is_peft_dir(model_dir):
             cfg = run.config
             console.print(f"merging LoRA adapters of {model_dir} into {cfg.model.name_or_path} (CPU, low memory)")
-            merge_adapters(model_dir, cfg.model.name_or_path, Path(tmp), trust_remote_code=cfg.model.trust_remote_code,
-                           revision=cfg.model.revision)
+            merge_adapters(
+                model_dir,
+                cfg.model.name_or_path,
+                Path(tmp),
+                trust_remote_code=cfg.model.trust_remote_code,
+                revision=cfg.model.revision,
+            )
         else:
             if merge:
                 console.print(f"{model_dir} holds full weights (no LoRA adapters): nothing to merge, copying")

@@ -91,10 +91,16 @@ def _infer(model_type: str, config: Any | None) -> Family:
     """Capabilities of an unregistered architecture, from transformers' auto-class tables."""
     from transformers.models.auto import modeling_auto as auto
 
-    enc_dec = bool(getattr(config, "is_encoder_decoder", False)) or model_type in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    enc_dec = (
+        bool(getattr(config, "is_encoder_decoder", False))
+        or model_type in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    )
     # Encoders (BERT-likes) also register a causal-LM head; a masked-LM head is what marks them.
-    decoder = (not enc_dec and model_type in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-               and model_type not in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+    decoder = (
+        not enc_dec
+        and model_type in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
     return Family(
         model_type,
         is_encoder_decoder=enc_dec,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from tunelab.runtime.plan import RuntimePlan
 
 
-def load_model(cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, auto_cls: Any, **kwargs: Any) -> PreTrainedModel:
+def load_model(
+    cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, auto_cls: Any, **kwargs: Any
+) -> PreTrainedModel:
     """`auto_cls.from_pretrained(cfg.model.name_or_path, ...)` with the plan's dtype/attention.
 
     `kwargs` go to `from_pretrained` (num_labels, id2label, quantization_config, device_map, ...)
@@ -59,9 +61,13 @@ def model_family(cfg: Config) -> Family:
     source = cfg.model.name_or_path
     _check_local_source(source)
     try:
-        config = AutoConfig.from_pretrained(source, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code)
+        config = AutoConfig.from_pretrained(
+            source, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
+        )
     except (OSError, ValueError) as exc:
-        raise ModelError(f"model.name_or_path={source!r}: cannot read its config ({first_line(exc)})", hint=source_hint(source)) from None
+        raise ModelError(
+            f"model.name_or_path={source!r}: cannot read its config ({first_line(exc)})", hint=source_hint(source)
+        ) from None
     return family_of(config)
 
 
@@ -86,7 +92,9 @@ def _from_pretrained(auto_cls: Any, source: str, kwargs: dict[str, Any], cfg: Co
         return auto_cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         msg = first_line(exc)
-        if kwargs.get("attn_implementation") == "sdpa" and ("sdpa" in str(exc).lower() or "scaled_dot_product" in str(exc)):
+        if kwargs.get("attn_implementation") == "sdpa" and (
+            "sdpa" in str(exc).lower() or "scaled_dot_product" in str(exc)
+        ):
             # An architecture without an SDPA kernel: eager is always available and numerically the same.
             return auto_cls.from_pretrained(source, **{**kwargs, "attn_implementation": "eager"})
         if not cfg.model.allow_pickle and "safetensors" in str(exc).lower() and _has_pickle_weights(source):
@@ -94,7 +102,9 @@ def _from_pretrained(auto_cls: Any, source: str, kwargs: dict[str, Any], cfg: Co
                 f"model.name_or_path={source!r}: only pickle weights (pytorch_model.bin), no safetensors",
                 hint="pickle can run code on load; convert to safetensors, or set model.allow_pickle: true if you trust it",
             ) from None
-        raise ModelError(f"model.name_or_path={source!r}: cannot load the model ({msg})", hint=source_hint(source)) from None
+        raise ModelError(
+            f"model.name_or_path={source!r}: cannot load the model ({msg})", hint=source_hint(source)
+        ) from None
 
 
 def _check_local_source(source: str) -> None:
@@ -102,7 +112,10 @@ def _check_local_source(source: str) -> None:
     if looks_local(source) and not path.is_dir():
         raise ModelError(f"model.name_or_path={source!r}: directory not found", hint=source_hint(source))
     if path.is_dir() and not (path / "config.json").is_file():
-        raise ModelError(f"model.name_or_path={source!r}: no config.json in this directory", hint="point at a directory written by save_pretrained")
+        raise ModelError(
+            f"model.name_or_path={source!r}: no config.json in this directory",
+            hint="point at a directory written by save_pretrained",
+        )
 
 
 def _has_pickle_weights(source: str) -> bool:

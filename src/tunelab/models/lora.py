@@ -67,7 +67,11 @@ def apply_lora(model: PreTrainedModel, settings: LoraSettings, *, gradient_check
         bias=settings.bias,
         task_type=TaskType.SEQ_2_SEQ_LM if is_enc_dec else TaskType.CAUSAL_LM,
     )
-    if gradient_checkpointing and not getattr(model, "is_loaded_in_4bit", False) and not getattr(model, "is_loaded_in_8bit", False):
+    if (
+        gradient_checkpointing
+        and not getattr(model, "is_loaded_in_4bit", False)
+        and not getattr(model, "is_loaded_in_8bit", False)
+    ):
         # With a frozen base, checkpointed blocks see inputs without requires_grad and would
         # back-propagate nothing into the adapters; this hook makes the embeddings' output require grad.
         model.enable_input_require_grads()

@@ -75,5 +75,10 @@ def print_memory_plan(plan: dict[str, dict[str, Any]]) -> None:
         table.add_column(col)
     for device, info in plan.items():
         mods = info["modules"]
-        table.add_row(device, str(len(mods)), f"{info['bytes'] / 2**20:.1f}", ", ".join(mods[:4]) + (" ..." if len(mods) > 4 else ""))
+        table.add_row(
+            device,
+            str(len(mods)),
+            f"{info['bytes'] / 2**20:.1f}",
+            ", ".join(mods[:4]) + (" ..." if len(mods) > 4 else ""),
+        )
     Console(stderr=True).print(table)

@@ -72,7 +72,9 @@ def _pooled_subclass(cls: type) -> type:
     if cls not in _SUBCLASSES:
         # Same __name__ as the stock class: the Trainer's loss choice and the saved
         # `architectures` entry read the class name, and the saved model must reload as stock.
-        _SUBCLASSES[cls] = type(cls.__name__, (_MaskPoolingMixin, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+        _SUBCLASSES[cls] = type(
+            cls.__name__, (_MaskPoolingMixin, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__}
+        )
     return _SUBCLASSES[cls]
 
 
@@ -123,7 +125,9 @@ def last_token_indices(
     return rows, torch.full((shape[0],), shape[1] - 1, dtype=torch.long)
 
 
-def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, config: Any, label_smoothing: float = 0.0) -> torch.Tensor:
+def per_sample_loss(
+    logits: torch.Tensor, labels: torch.Tensor, config: Any, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Unreduced loss, one value per sample, following the config's problem_type like transformers."""
     import torch
     import torch.nn.functional as F
@@ -131,15 +135,27 @@ def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor, config: Any, lab
     num_labels = logits.shape[-1]
     problem = getattr(config, "problem_type", None)
     if problem is None:
-        problem = "regression" if num_labels == 1 else (
-            "single_label_classification" if labels.dtype in (torch.long, torch.int) else "multi_label_classification")
+        problem = (
+            "regression"
+            if num_labels == 1
+            else (
+                "single_label_classification"
+                if labels.dtype in (torch.long, torch.int)
+                else "multi_label_classification"
+            )
+        )
     logits = logits.float()  # the loss in fp32 even under bf16/fp16 autocast
     if problem == "regression":
         return F.mse_loss(logits.squeeze(-1), labels.float().view(-1), reduction="none")
     if problem == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").mean(-1)
-    return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1), reduction="none",
-                           label_smoothing=label_smoothing, ignore_index=-100)
+    return F.cross_entropy(
+        logits.view(-1, num_labels),
+        labels.view(-1),
+        reduction="none",
+        label_smoothing=label_smoothing,
+        ignore_index=-100,
+    )
 
 
 class _MaskPoolingMixin:
@@ -173,11 +189,19 @@ class _MaskPoolingMixin:
         base = getattr(self, self.base_model_prefix)
         # No KV cache ever: with one, transformers ignores packed position_ids (tokens would attend
         # across sample boundaries) and a classifier has no use for it.
-        outputs = base(input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                       inputs_embeds=inputs_embeds, use_cache=False, **kwargs)
+        outputs = base(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            **kwargs,
+        )
         hidden = outputs[0]
         mask2d = attention_mask if attention_mask is not None and attention_mask.dim() == 2 else None
-        rows, cols = last_token_indices(mask2d, position_ids if mask2d is None else None, cu_seqlens, tuple(ref.shape[:2]))
+        rows, cols = last_token_indices(
+            mask2d, position_ids if mask2d is None else None, cu_seqlens, tuple(ref.shape[:2])
+        )
         # The head only on pooled positions: same numbers as scoring every token, less work.
         logits = self.score(hidden[rows.to(hidden.device), cols.to(hidden.device)])
         loss = None
@@ -189,8 +213,16 @@ class _MaskPoolingMixin:
             # Sum over samples / number of samples: in the whole accumulated (and gathered) batch
             # when the Trainer says how many, else in this batch (ignored labels -100 excluded).
             if num_items_in_batch is None:
-                counted = labels.view(labels.shape[0], -1)[:, 0] != -100 if not labels.is_floating_point() else labels.new_ones(labels.shape[0], dtype=bool)
+                counted = (
+                    labels.view(labels.shape[0], -1)[:, 0] != -100
+                    if not labels.is_floating_point()
+                    else labels.new_ones(labels.shape[0], dtype=bool)
+                )
                 num_items_in_batch = counted.sum().clamp(min=1)
             loss = losses.sum() / num_items_in_batch
-        return SequenceClassifierOutputWithPast(loss=loss, logits=logits, hidden_states=getattr(outputs, "hidden_states", None),
-                                                attentions=getattr(outputs, "attentions", None))
+        return SequenceClassifierOutputWithPast(
+            loss=loss,
+            logits=logits,
+            hidden_states=getattr(outputs, "hidden_states", None),
+            attentions=getattr(outputs, "attentions", None),
+        )

@@ -26,7 +26,9 @@ def _require_bitsandbytes(what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise DeviceError(f"{what} needs the bitsandbytes package", hint="pip install bitsandbytes (CUDA machines only)")
+        raise DeviceError(
+            f"{what} needs the bitsandbytes package", hint="pip install bitsandbytes (CUDA machines only)"
+        )
 
 
 def quantization_kwargs(cfg: Config, plan: RuntimePlan) -> dict[str, Any]:

@@ -10,7 +10,6 @@ is built, see models/loading.py) and EOS is used only when the config asks for i
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING
 
 from tunelab.errors import ModelError
@@ -39,8 +38,10 @@ def load_tokenizer(cfg: Config, *, padding_side: str = "right") -> PreTrainedTok
     warn_remote_code(source, cfg.model.trust_remote_code)
     if looks_local(source) and not os.path.exists(os.path.expanduser(source)):
         # Otherwise the Hub client reports a path typo as an invalid repo id.
-        raise ModelError(f"model.name_or_path={source!r}: no such directory",
-                         hint="check the path (relative paths start from the current directory); a Hub id has the form org/name")
+        raise ModelError(
+            f"model.name_or_path={source!r}: no such directory",
+            hint="check the path (relative paths start from the current directory); a Hub id has the form org/name",
+        )
     try:
         tok = AutoTokenizer.from_pretrained(
             source,
@@ -64,12 +65,16 @@ def apply_pad_policy(tok: PreTrainedTokenizerBase, policy: str) -> str:
         return "kept"
     if policy == "eos":
         if tok.eos_token is None:
-            raise ModelError("model.pad_token is eos but the tokenizer has no eos token", hint="use model.pad_token: auto")
+            raise ModelError(
+                "model.pad_token is eos but the tokenizer has no eos token", hint="use model.pad_token: auto"
+            )
         tok.pad_token = tok.eos_token
         return "eos"
     if policy == "unk":
         if tok.unk_token is None:
-            raise ModelError("model.pad_token is unk but the tokenizer has no unk token", hint="use model.pad_token: auto")
+            raise ModelError(
+                "model.pad_token is unk but the tokenizer has no unk token", hint="use model.pad_token: auto"
+            )
         tok.pad_token = tok.unk_token
         return "unk"
     # auto / add: a dedicated token; never silently alias EOS.
@@ -97,5 +102,7 @@ def source_hint(source: str) -> str:
     if looks_local(source) and not Path(source).expanduser().is_dir():
         return f"{source} is not a directory; pass a local model directory or a hub id"
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
-        return "offline mode (HF_HUB_OFFLINE=1): download the model once, or point model.name_or_path at a local directory"
+        return (
+            "offline mode (HF_HUB_OFFLINE=1): download the model once, or point model.name_or_path at a local directory"
+        )
     return "check the hub id and your network, or point model.name_or_path at a local directory"

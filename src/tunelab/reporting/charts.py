@@ -57,8 +57,14 @@ def curves(history: list[dict[str, Any]], keys: Sequence[str], title: str, ylabe
     return _png(fig)
 
 
-def bars(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str = "", highlight: int | None = None,
-         fmt: str = "{:.4g}") -> bytes | None:
+def bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    xlabel: str = "",
+    highlight: int | None = None,
+    fmt: str = "{:.4g}",
+) -> bytes | None:
     """Horizontal bars with values written at the end (comparisons, label distribution)."""
     pairs = [(str(lab), float(v)) for lab, v in zip(labels, values) if isinstance(v, (int, float))]
     if not pairs:

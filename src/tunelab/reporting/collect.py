@@ -46,18 +46,32 @@ class RunSummary:
     def headline(self) -> dict[str, Any]:
         """Numbers for the comparison table."""
         return {
-            "parameters": _pick(self.info, self.metrics, keys=("num_parameters", "parameters", "total_parameters", "params")),
-            "trainable_parameters": _pick(self.info, self.metrics, keys=("trainable_parameters", "num_trainable_parameters", "trainable_params")),
+            "parameters": _pick(
+                self.info, self.metrics, keys=("num_parameters", "parameters", "total_parameters", "params")
+            ),
+            "trainable_parameters": _pick(
+                self.info, self.metrics, keys=("trainable_parameters", "num_trainable_parameters", "trainable_params")
+            ),
             "train_time_s": _pick(self.info, self.metrics, keys=("train_time_s", "train_runtime", "train_runtime_s")),
-            "samples_per_s": _pick(self.info, self.metrics, keys=("train_samples_per_second", "samples_per_second", "samples/s"))
-            or _last(self.history, "samples_per_s") or _last(self.history, "samples/s"),
-            "peak_memory_mb": _pick(self.info, self.metrics, keys=("peak_memory_mb", "peak_mem_mb", "peak_memory_MB", "train_peak_memory_mb")),
+            "samples_per_s": _pick(
+                self.info, self.metrics, keys=("train_samples_per_second", "samples_per_second", "samples/s")
+            )
+            or _last(self.history, "samples_per_s")
+            or _last(self.history, "samples/s"),
+            "peak_memory_mb": _pick(
+                self.info,
+                self.metrics,
+                keys=("peak_memory_mb", "peak_mem_mb", "peak_memory_MB", "train_peak_memory_mb"),
+            ),
         }
 
     def scores(self) -> dict[str, float]:
         """Quality metrics only (throughput, runtime and counters left out)."""
-        return {k: v for k, v in self.metrics.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and not any(s in k for s in _SKIP_METRICS)}
+        return {
+            k: v
+            for k, v in self.metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not any(s in k for s in _SKIP_METRICS)
+        }
 
 
 def read_json(path: Path) -> Any:
@@ -78,11 +92,18 @@ def collect_run(path: Path) -> RunSummary:
     preflight = read_json(path / "preflight.json")
     findings = preflight.get("findings", []) if isinstance(preflight, dict) else (preflight or [])
     return RunSummary(
-        path=path, name=info.get("name") or config.get("name") or path.name, task=task,
-        model=model_cfg.get("name_or_path"), lora=bool((model_cfg.get("lora") or {}).get("enabled")),
-        config=config, info=info, metrics=flat_metrics(read_json(path / "metrics.json") or {}),
-        history=read_jsonl(path / "history.jsonl"), manifest=read_json(path / "data_manifest.json") or {},
-        findings=[f for f in findings if isinstance(f, dict)], plan=read_json(path / "runtime_plan.json") or {},
+        path=path,
+        name=info.get("name") or config.get("name") or path.name,
+        task=task,
+        model=model_cfg.get("name_or_path"),
+        lora=bool((model_cfg.get("lora") or {}).get("enabled")),
+        config=config,
+        info=info,
+        metrics=flat_metrics(read_json(path / "metrics.json") or {}),
+        history=read_jsonl(path / "history.jsonl"),
+        manifest=read_json(path / "data_manifest.json") or {},
+        findings=[f for f in findings if isinstance(f, dict)],
+        plan=read_json(path / "runtime_plan.json") or {},
     )
 
 

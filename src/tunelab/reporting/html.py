@@ -53,8 +53,10 @@ def _block(b) -> str:
         return _table(b)
     if isinstance(b, Image):
         data = base64.b64encode(b.png).decode("ascii")
-        return (f'<figure><img alt="{html.escape(b.name)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(b.title)}</figcaption></figure>")
+        return (
+            f'<figure><img alt="{html.escape(b.name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(b.title)}</figcaption></figure>"
+        )
     if isinstance(b, Pre):
         title = f"<p><b>{html.escape(b.title)}</b></p>" if b.title else ""
         return f"{title}<pre>{html.escape(b.text)}</pre>"
@@ -67,8 +69,10 @@ def render_html(doc: Document) -> str:
         f'<section id="{_anchor(s.title)}"><h2>{html.escape(s.title)}</h2>{"".join(_block(b) for b in s.blocks)}</section>'
         for s in doc.sections
     )
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head><body><main>"
-            f"<h1>{html.escape(doc.title)}</h1><p class=\"sub\">{html.escape(doc.subtitle)}</p>"
-            f"<nav>{nav}</nav>{body}</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(doc.title)}</title><style>{CSS}</style></head><body><main>"
+        f'<h1>{html.escape(doc.title)}</h1><p class="sub">{html.escape(doc.subtitle)}</p>'
+        f"<nav>{nav}</nav>{body}</main></body></html>\n"
+    )

@@ -28,8 +28,10 @@ def report_command(directory: Path) -> Path:
     elif (directory / "baseline.json").is_file():
         doc = baseline_document(directory)
     else:
-        raise RunDirError(f"{directory}: neither a run (run.json), an experiment (experiment.json) nor a baseline (baseline.json)",
-                          hint="pass a directory written by `tunelab train`, `tunelab experiment` or `tunelab baseline`")
+        raise RunDirError(
+            f"{directory}: neither a run (run.json), an experiment (experiment.json) nor a baseline (baseline.json)",
+            hint="pass a directory written by `tunelab train`, `tunelab experiment` or `tunelab baseline`",
+        )
     return write_report(directory, doc)
 
 
@@ -40,12 +42,15 @@ def _check_run_info(run_dir: Path) -> None:
 
     info = read_json(run_dir / RUN_INFO)
     if not isinstance(info, dict):
-        raise RunDirError(f"{run_dir / RUN_INFO}: corrupt run file",
-                          hint="the run was interrupted while starting; train again")
+        raise RunDirError(
+            f"{run_dir / RUN_INFO}: corrupt run file", hint="the run was interrupted while starting; train again"
+        )
     if info.get("run_format") != RUN_FORMAT:
-        raise RunDirError(f"{run_dir}: run written by tunelab {info.get('tunelab_version', '?')} (format "
-                          f"{info.get('run_format')}), this is {__version__} (format {RUN_FORMAT})",
-                          hint=f"use tunelab {info.get('tunelab_version', 'of that version')} to report it")
+        raise RunDirError(
+            f"{run_dir}: run written by tunelab {info.get('tunelab_version', '?')} (format "
+            f"{info.get('run_format')}), this is {__version__} (format {RUN_FORMAT})",
+            hint=f"use tunelab {info.get('tunelab_version', 'of that version')} to report it",
+        )
 
 
 def write_report(directory: Path, doc: Document) -> Path:
@@ -60,8 +65,15 @@ def run_document(run_dir: Path) -> Document:
 
     run = collect_run(run_dir)
     doc = Document(f"Run {run.name}", redact(f"{run.task} · {run.model} · {run_dir}"))
-    for build in (rs.config_section, rs.data_section, rs.training_section, rs.metrics_section, rs.examples_section,
-                  rs.tta_section, rs.findings_section):
+    for build in (
+        rs.config_section,
+        rs.data_section,
+        rs.training_section,
+        rs.metrics_section,
+        rs.examples_section,
+        rs.tta_section,
+        rs.findings_section,
+    ):
         doc.add(build(run))
     return doc
 
@@ -106,8 +118,12 @@ def baseline_document(directory: Path) -> Document:
 def _baseline_section(directory: Path, title: str) -> Section:
     data = read_json(directory / "baseline.json") or {}
     sec = Section(title)
-    sec.add(Text(f"{data.get('model')} at {data.get('base_url')}: {data.get('scored_rows', 0)} rows scored, "
-                 f"{data.get('failed_rows', 0)} failed (recorded, not scored)."))
+    sec.add(
+        Text(
+            f"{data.get('model')} at {data.get('base_url')}: {data.get('scored_rows', 0)} rows scored, "
+            f"{data.get('failed_rows', 0)} failed (recorded, not scored)."
+        )
+    )
     scores = data.get("scores") or {}
     if scores:
         sec.add(Table(["metric", "value"], [[k, v] for k, v in scores.items() if isinstance(v, (int, float))]))

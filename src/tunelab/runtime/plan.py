@@ -86,7 +86,9 @@ def detect_capabilities(requested_device: str = "auto") -> Capabilities:
 
     use_cuda = torch.cuda.is_available() and requested_device in ("auto", "cuda")
     if requested_device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("runtime.device is cuda but no CUDA device is visible", hint="set runtime.device: auto or cpu")
+        raise DeviceError(
+            "runtime.device is cuda but no CUDA device is visible", hint="set runtime.device: auto or cpu"
+        )
     flags = _cpu_flags()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if use_cuda:
@@ -170,11 +172,17 @@ def _kernels(cfg: Config, caps: Capabilities, precision: str) -> tuple[str, bool
     if cfg.model.attn_implementation != "auto":
         attn = cfg.model.attn_implementation
         if attn == "flash_attention_2" and not caps.flash_attn_available:
-            raise DeviceError("flash_attention_2 requested but flash-attn is not installed or unsupported here", hint="use attn_implementation: auto (SDPA)")
+            raise DeviceError(
+                "flash_attention_2 requested but flash-attn is not installed or unsupported here",
+                hint="use attn_implementation: auto (SDPA)",
+            )
     else:
         attn = "flash_attention_2" if caps.flash_attn_available and precision in ("bf16", "fp16") else "sdpa"
     if cfg.runtime.liger_kernels and not (cuda and caps.liger_available):
-        raise DeviceError("runtime.liger_kernels needs CUDA and the liger-kernel package", hint="pip install 'tunelab[liger]' on a GPU machine, or turn it off")
+        raise DeviceError(
+            "runtime.liger_kernels needs CUDA and the liger-kernel package",
+            hint="pip install 'tunelab[liger]' on a GPU machine, or turn it off",
+        )
     return attn, tf32
 
 
@@ -232,7 +240,9 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
         dataloader_pin_memory=pin,
         dataloader_persistent_workers=workers > 0,
         dataloader_prefetch_factor=2 if workers > 0 else None,
-        qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16") if cfg.model.quantization.load_in_4bit else None,
+        qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16")
+        if cfg.model.quantization.load_in_4bit
+        else None,
         notes=notes,
         capabilities=asdict(caps),
     )

@@ -18,8 +18,10 @@ def warn_remote_code(source: str, enabled: bool) -> bool:
     if not enabled or source in _announced:
         return False
     _announced.add(source)
-    message = (f"model.trust_remote_code is ON: Python code shipped with {source!r} may run in this process "
-               "with your permissions; turn it off unless you have read that code")
+    message = (
+        f"model.trust_remote_code is ON: Python code shipped with {source!r} may run in this process "
+        "with your permissions; turn it off unless you have read that code"
+    )
     log.warning(message)
     from rich.console import Console
 

@@ -53,7 +53,14 @@ class Task(Protocol):
     primary_metric: str  # e.g. "macro_f1", "rouge_sum"
     greater_is_better: bool
 
-    def predict(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan) -> Prediction:
+    def predict(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        frame: pd.DataFrame,
+        cfg: Config,
+        plan: RuntimePlan,
+    ) -> Prediction:
         """Batched prediction (length-ordered), returned in input order."""
 
     def score(self, prediction: Prediction, frame: pd.DataFrame) -> dict[str, Any]:

@@ -49,8 +49,14 @@ class ClassificationTaskImpl:
 
     def cache_fingerprint(self) -> dict[str, Any]:
         t = self.task
-        return {"task": "classification", "template": t.template, "text_column": t.text_column,
-                "text_pair_column": t.text_pair_column, "label_column": t.label_column, "labels": self.label_names}
+        return {
+            "task": "classification",
+            "template": t.template,
+            "text_column": t.text_column,
+            "text_pair_column": t.text_pair_column,
+            "label_column": t.label_column,
+            "labels": self.label_names,
+        }
 
     def render(self, batch: dict[str, list[Any]]) -> tuple[list[str], list[str] | None]:
         """(texts, pairs) after the template; `{text}`/`{text_pair}` name the configured columns."""
@@ -79,20 +85,29 @@ class ClassificationTaskImpl:
 
         key = to_text(value)
         if key not in self.label2id:
-            raise DataError(f"{self.task.label_column}: label {key!r} is not in the run's label map ({len(self.label_names)} labels)",
-                            hint="labels come from the training file (or task.labels); check spelling and case")
+            raise DataError(
+                f"{self.task.label_column}: label {key!r} is not in the run's label map ({len(self.label_names)} labels)",
+                hint="labels come from the training file (or task.labels); check spelling and case",
+            )
         return self.label2id[key]
 
     # ------------------------------------------------------------------------ model
-    def build_model(self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, **load_kwargs: Any) -> PreTrainedModel:
+    def build_model(
+        self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, **load_kwargs: Any
+    ) -> PreTrainedModel:
         from transformers import AutoModelForSequenceClassification
 
         from tunelab.models.loading import load_model
 
         if not self.label_names:
-            raise ConfigError("classification: no labels known", hint="labels are read from data.train_file; or set task.labels")
+            raise ConfigError(
+                "classification: no labels known", hint="labels are read from data.train_file; or set task.labels"
+            )
         model = load_model(
-            cfg, plan, tokenizer, AutoModelForSequenceClassification,
+            cfg,
+            plan,
+            tokenizer,
+            AutoModelForSequenceClassification,
             num_labels=len(self.label_names),
             id2label=dict(enumerate(self.label_names)),
             label2id=dict(self.label2id),
@@ -111,13 +126,17 @@ class ClassificationTaskImpl:
         from tunelab.models.loading import load_model
         from tunelab.models.tokenizer import load_tokenizer
 
-        local = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})})
+        local = cfg.model_copy(
+            update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
+        )
         tokenizer = load_tokenizer(local)
         if (Path(model_dir) / "adapter_config.json").is_file():
             import torch
             from peft import AutoPeftModelForSequenceClassification
 
-            model = AutoPeftModelForSequenceClassification.from_pretrained(str(model_dir), dtype=getattr(torch, plan.weight_dtype))
+            model = AutoPeftModelForSequenceClassification.from_pretrained(
+                str(model_dir), dtype=getattr(torch, plan.weight_dtype)
+            )
         else:
             model = load_model(local, plan, tokenizer, AutoModelForSequenceClassification)
         return tokenizer, prepare_classifier(model, cfg)
@@ -126,7 +145,10 @@ class ClassificationTaskImpl:
         from tunelab.training.trainer import build_trainer
 
         if self.task.label_smoothing:
-            kwargs["args_overrides"] = {"label_smoothing_factor": self.task.label_smoothing, **(kwargs.get("args_overrides") or {})}
+            kwargs["args_overrides"] = {
+                "label_smoothing_factor": self.task.label_smoothing,
+                **(kwargs.get("args_overrides") or {}),
+            }
         return build_trainer(task=self, **kwargs)
 
     # ---------------------------------------------------------------------- metrics
@@ -147,7 +169,14 @@ class ClassificationTaskImpl:
         return classification_report(gold, pred, self.label_names)
 
     # -------------------------------------------------------------------- predict
-    def predict(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan) -> Prediction:
+    def predict(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        frame: pd.DataFrame,
+        cfg: Config,
+        plan: RuntimePlan,
+    ) -> Prediction:
         from tunelab.inference.ordered import ordered_logits
 
         records = {c: frame[c].tolist() for c in frame.columns}
@@ -157,8 +186,11 @@ class ClassificationTaskImpl:
         probs = _softmax(logits)
         id_col = self.task.id_column
         ids = frame[id_col].tolist() if id_col and id_col in frame.columns else list(range(len(frame)))
-        return Prediction(ids=ids, columns=self.prediction_columns(probs, cfg.inference.top_k),
-                          extra={"probs": probs, "label_names": list(self.label_names)})
+        return Prediction(
+            ids=ids,
+            columns=self.prediction_columns(probs, cfg.inference.top_k),
+            extra={"probs": probs, "label_names": list(self.label_names)},
+        )
 
     def prediction_columns(self, probs: np.ndarray, top_k: int) -> dict[str, list[Any]]:
         """`prediction`, `probability` and `top{i}_label`/`top{i}_prob` for i <= k (flat: CSV-friendly)."""
@@ -167,7 +199,9 @@ class ClassificationTaskImpl:
         names = np.asarray(self.label_names, dtype=object)
         cols: dict[str, list[Any]] = {
             "prediction": names[order[:, 0]].tolist() if len(probs) else [],
-            "probability": [round(float(p), 6) for p in probs[np.arange(len(probs)), order[:, 0]]] if len(probs) else [],
+            "probability": [round(float(p), 6) for p in probs[np.arange(len(probs)), order[:, 0]]]
+            if len(probs)
+            else [],
         }
         for j in range(k):
             cols[f"top{j + 1}_label"] = names[order[:, j]].tolist() if len(probs) else []
@@ -199,8 +233,10 @@ def classification_head(model: Any) -> Any:
             linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
             if linears:
                 return linears[-1]
-    raise ConfigError(f"model.head_init_std: cannot find the classification head of {type(inner).__name__}",
-                      hint="remove model.head_init_std to keep the model's own initialisation")
+    raise ConfigError(
+        f"model.head_init_std: cannot find the classification head of {type(inner).__name__}",
+        hint="remove model.head_init_std to keep the model's own initialisation",
+    )
 
 
 def reinit_head(model: Any, std: float) -> None:
@@ -228,5 +264,7 @@ def _template_fields(template: str) -> list[str]:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
     except ValueError as exc:
-        raise ConfigError(f"task.template: invalid format string ({exc})", hint='e.g. "{text}" or "Title: {title}\\n{text}"') from None
+        raise ConfigError(
+            f"task.template: invalid format string ({exc})", hint='e.g. "{text}" or "Title: {title}\\n{text}"'
+        ) from None
     return [f.split(".")[0].split("[")[0] for f in fields]

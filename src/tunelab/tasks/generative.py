@@ -63,7 +63,9 @@ class GenerativeTask:
 
     @property
     def spec(self) -> PromptSpec:
-        return PromptSpec(self.t.prompt_template, self.source_column, self.alias, self.t.system_prompt, self.t.use_chat_template)
+        return PromptSpec(
+            self.t.prompt_template, self.source_column, self.alias, self.t.system_prompt, self.t.use_chat_template
+        )
 
     def encoder_source(self, row: dict[str, Any]) -> str:
         """What an encoder-decoder reads (subclasses decide whether the template applies)."""
@@ -88,10 +90,22 @@ class GenerativeTask:
         """Token ids of one row (labels only with a target); the same code path trains and predicts."""
         d = self.cfg.data
         if self.is_encoder_decoder:
-            return seq2seq_example(tokenizer, self.encoder_source(row), target, max_length=d.max_length,
-                                   max_target_length=self.t.max_target_length)
-        return causal_example(self.spec, tokenizer, row, target, max_length=d.max_length,
-                              max_target_length=self.t.max_target_length, side=d.truncation_side)
+            return seq2seq_example(
+                tokenizer,
+                self.encoder_source(row),
+                target,
+                max_length=d.max_length,
+                max_target_length=self.t.max_target_length,
+            )
+        return causal_example(
+            self.spec,
+            tokenizer,
+            row,
+            target,
+            max_length=d.max_length,
+            max_target_length=self.t.max_target_length,
+            side=d.truncation_side,
+        )
 
     def tokenize(self, batch: dict[str, list[Any]], tokenizer: Any) -> dict[str, list[Any]]:
         """Batched map: raw columns -> input_ids, attention_mask, labels (when the target is there).
@@ -129,7 +143,10 @@ class GenerativeTask:
         if is_quantized(cfg) and not cfg.model.lora.enabled:
             from tunelab.errors import ConfigError
 
-            raise ConfigError("model.quantization: quantized weights cannot be trained directly", hint="set model.lora.enabled: true (QLoRA)")
+            raise ConfigError(
+                "model.quantization: quantized weights cannot be trained directly",
+                hint="set model.lora.enabled: true (QLoRA)",
+            )
         kwargs = {**quantization_kwargs(cfg, plan), **placement_kwargs(cfg, run_dir)}
         model = self._load(cfg, plan, tokenizer, **kwargs)
         self.memory_plan = memory_plan(model)
@@ -159,7 +176,9 @@ class GenerativeTask:
         from tunelab.models.quantization import quantization_kwargs
         from tunelab.models.tokenizer import load_tokenizer
 
-        local = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})})
+        local = cfg.model_copy(
+            update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
+        )
         tokenizer = load_tokenizer(local)
         # model_dir is <run_dir>/model: offloaded weights go to <run_dir>/offload, as in training.
         place = placement_kwargs(cfg, Path(model_dir).parent)
@@ -195,19 +214,37 @@ class GenerativeTask:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ prediction
-    def generate(self, model: Any, tokenizer: Any, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan | None = None,
-                 *, description: str = "generating") -> list[str]:
+    def generate(
+        self,
+        model: Any,
+        tokenizer: Any,
+        frame: pd.DataFrame,
+        cfg: Config,
+        plan: RuntimePlan | None = None,
+        *,
+        description: str = "generating",
+    ) -> list[str]:
         from tunelab.inference.generation import generate_from_ids
 
         prompts = [self.example(tokenizer, row, None)["input_ids"] for row in self.rows(frame)]
-        return generate_from_ids(model, tokenizer, prompts, cfg.inference.generation, cfg.inference.batch_size,
-                                 description=description, plan=plan)
+        return generate_from_ids(
+            model,
+            tokenizer,
+            prompts,
+            cfg.inference.generation,
+            cfg.inference.batch_size,
+            description=description,
+            plan=plan,
+        )
 
     def rows(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
         from tunelab.errors import DataError
 
         if self.source_column not in frame.columns:
-            raise DataError(f"column {self.source_column!r} missing from the input", hint=f"columns: {', '.join(map(str, frame.columns))}")
+            raise DataError(
+                f"column {self.source_column!r} missing from the input",
+                hint=f"columns: {', '.join(map(str, frame.columns))}",
+            )
         records = frame.to_dict("records")
         return [{k: (None if _isna(v) else v) for k, v in r.items()} for r in records]
 
@@ -227,7 +264,10 @@ class GenerativeTask:
 
         missing = [c for c in cols if c not in frame.columns]
         if missing:
-            raise DataError(f"reference column(s) {missing} missing from the file to score", hint="score a file that has the targets")
+            raise DataError(
+                f"reference column(s) {missing} missing from the file to score",
+                hint="score a file that has the targets",
+            )
         return [[str(r[c]) for c in cols if not _isna(r[c])] for r in frame.to_dict("records")]
 
 

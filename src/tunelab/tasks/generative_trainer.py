@@ -28,8 +28,13 @@ def generative_overrides(task: Any, cfg: Any) -> tuple[type, type, dict[str, Any
         return Seq2SeqTrainer, Seq2SeqTrainingArguments, overrides
     from trl import SFTConfig, SFTTrainer
 
-    overrides.update(max_length=cfg.data.max_length, dataset_kwargs={"skip_prepare_dataset": True}, packing=False,
-                     completion_only_loss=None, dataset_text_field="input_ids")
+    overrides.update(
+        max_length=cfg.data.max_length,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        packing=False,
+        completion_only_loss=None,
+        dataset_text_field="input_ids",
+    )
     return SFTTrainer, SFTConfig, overrides
 
 

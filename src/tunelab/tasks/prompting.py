@@ -80,7 +80,9 @@ def prompt_ids(spec: PromptSpec, tokenizer: Any, row: dict[str, Any], budget: in
         if keep <= 0:
             break
         kept = src_ids[:keep] if side == "right" else src_ids[-keep:]
-        ids = _encode_prompt(spec, tokenizer, prompt_text(spec, tokenizer, row, tokenizer.decode(kept, skip_special_tokens=True)))
+        ids = _encode_prompt(
+            spec, tokenizer, prompt_text(spec, tokenizer, row, tokenizer.decode(kept, skip_special_tokens=True))
+        )
         if len(ids) <= budget:
             return ids, full_len
         keep -= len(ids) - budget
@@ -88,13 +90,18 @@ def prompt_ids(spec: PromptSpec, tokenizer: Any, row: dict[str, Any], budget: in
     return (ids[-budget:] if budget > 0 else []), full_len
 
 
-def completion_ids(spec: PromptSpec, tokenizer: Any, row: dict[str, Any], target: str, max_target_length: int) -> tuple[list[int], int]:
+def completion_ids(
+    spec: PromptSpec, tokenizer: Any, row: dict[str, Any], target: str, max_target_length: int
+) -> tuple[list[int], int]:
     """(completion ids ending with exactly one EOS, at most `max_target_length` long; untruncated length)."""
     eos = tokenizer.eos_token_id
     if eos is None:
         from tunelab.errors import ModelError
 
-        raise ModelError("the tokenizer has no eos token; a generative model could not learn to stop", hint="use a tokenizer with an eos token")
+        raise ModelError(
+            "the tokenizer has no eos token; a generative model could not learn to stop",
+            hint="use a tokenizer with an eos token",
+        )
     text = _completion_text(spec, tokenizer, row, target)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     body = ids[: ids.index(eos)] if eos in ids else ids
@@ -127,8 +134,11 @@ def causal_example(
 ) -> dict[str, list[int]]:
     """input_ids / attention_mask / labels (labels only with a target) / untruncated_length for one
     decoder-only example. The completion gets at most half of max_length so the prompt keeps room."""
-    completion, full_completion = ([], 0) if target is None else completion_ids(
-        spec, tokenizer, row, target, min(max_target_length, max_length // 2))
+    completion, full_completion = (
+        ([], 0)
+        if target is None
+        else completion_ids(spec, tokenizer, row, target, min(max_target_length, max_length // 2))
+    )
     prompt, full_prompt = prompt_ids(spec, tokenizer, row, max_length - len(completion), side)
     ids = prompt + completion
     out = {"input_ids": ids, "attention_mask": [1] * len(ids), "untruncated_length": full_prompt + full_completion}

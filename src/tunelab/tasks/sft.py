@@ -46,7 +46,10 @@ class SFTTaskImpl(GenerativeTask):
             if len(set(keys)) != len(keys) or "" in keys:
                 from tunelab.errors import ConfigError
 
-                raise ConfigError("task.label_set: labels must be distinct and non-empty after normalisation", hint=f"got {self.label_set}")
+                raise ConfigError(
+                    "task.label_set: labels must be distinct and non-empty after normalisation",
+                    hint=f"got {self.label_set}",
+                )
 
     def encoder_source(self, row: dict[str, Any]) -> str:
         # Instructions are the prompt for encoder-decoders too (the template may add context columns).
@@ -61,10 +64,15 @@ class SFTTaskImpl(GenerativeTask):
         if not self.label_set:
             return Prediction(ids=ids, columns={cfg.inference.prediction_column: texts})
         labels, sources = self.map_to_labels(model, tokenizer, frame, texts)
-        return Prediction(ids=ids, columns={cfg.inference.prediction_column: labels},
-                          extra={"generated": texts, "label_source": sources})
+        return Prediction(
+            ids=ids,
+            columns={cfg.inference.prediction_column: labels},
+            extra={"generated": texts, "label_source": sources},
+        )
 
-    def map_to_labels(self, model: Any, tokenizer: Any, frame: pd.DataFrame, texts: list[str]) -> tuple[list[str], list[str]]:
+    def map_to_labels(
+        self, model: Any, tokenizer: Any, frame: pd.DataFrame, texts: list[str]
+    ) -> tuple[list[str], list[str]]:
         """(label per row, "match" | "likelihood" per row)."""
         assert self.label_set is not None
         lookup = {normalize_label(lbl): lbl for lbl in self.label_set}
@@ -120,7 +128,9 @@ class SFTTaskImpl(GenerativeTask):
 
         preds = [str(p) for p in prediction.columns[self.cfg.inference.prediction_column]]
         if self.target_column not in frame.columns:
-            raise DataError(f"column {self.target_column!r} missing from the file to score", hint="score a file with responses")
+            raise DataError(
+                f"column {self.target_column!r} missing from the file to score", hint="score a file with responses"
+            )
         refs = [str(r) for r in frame[self.target_column].tolist()]
         if not self.label_set:
             scores: dict[str, Any] = self.text_metrics(preds, [[r] for r in refs])
@@ -128,9 +138,13 @@ class SFTTaskImpl(GenerativeTask):
             lookup = {normalize_label(lbl): i for i, lbl in enumerate(self.label_set)}
             unknown = sorted({r for r in refs if normalize_label(r) not in lookup})
             if unknown:
-                raise DataError(f"column {self.target_column!r}: values {unknown[:5]} are not in task.label_set {self.label_set}",
-                                hint="add them to task.label_set or fix the data")
-            scores = self._label_metrics([lookup[normalize_label(r)] for r in refs], [lookup[normalize_label(p)] for p in preds])
+                raise DataError(
+                    f"column {self.target_column!r}: values {unknown[:5]} are not in task.label_set {self.label_set}",
+                    hint="add them to task.label_set or fix the data",
+                )
+            scores = self._label_metrics(
+                [lookup[normalize_label(r)] for r in refs], [lookup[normalize_label(p)] for p in preds]
+            )
             if "label_source" in prediction.extra:
                 src = prediction.extra["label_source"]
                 scores["generated_in_label_set"] = src.count("match") / max(len(src), 1)

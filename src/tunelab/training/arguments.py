@@ -21,10 +21,28 @@ if TYPE_CHECKING:
 
 # Fields of cfg.training passed through unchanged (same name, same meaning).
 PASSTHROUGH = (
-    "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-    "num_train_epochs", "max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_grad_norm",
-    "adam_beta1", "adam_beta2", "adam_epsilon", "optim", "seed", "data_seed", "logging_steps",
-    "eval_strategy", "eval_steps", "save_strategy", "save_steps", "save_total_limit",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "num_train_epochs",
+    "max_steps",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "weight_decay",
+    "max_grad_norm",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "optim",
+    "seed",
+    "data_seed",
+    "logging_steps",
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
 )
 
 
@@ -46,7 +64,7 @@ def training_arguments(
     everything (e.g. `predict_with_generate=True` for Seq2Seq, `label_smoothing_factor`).
     """
     if args_cls is None:
-        from transformers import TrainingArguments as args_cls  # noqa: N813
+        from transformers import TrainingArguments as args_cls
     kwargs = {name: getattr(cfg.training, name) for name in PASSTHROUGH}
     if kwargs["save_steps"] is None:
         del kwargs["save_steps"]  # keep transformers' default rather than passing None
@@ -67,7 +85,10 @@ def training_arguments(
         return args_cls(**kwargs)
     except (ValueError, TypeError) as exc:
         # e.g. load_best_model_at_end with eval "epoch" but save "steps": a config problem.
-        raise ConfigError(f"training: {str(exc).strip().splitlines()[0]}", hint="check training.eval_strategy / save_strategy / *_steps") from None
+        raise ConfigError(
+            f"training: {str(exc).strip().splitlines()[0]}",
+            hint="check training.eval_strategy / save_strategy / *_steps",
+        ) from None
 
 
 def _plan_kwargs(plan: RuntimePlan) -> dict[str, Any]:

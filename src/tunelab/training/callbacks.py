@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from transformers import TrainerCallback
 
 from tunelab.io import append_jsonl
@@ -28,8 +36,15 @@ console = Console(stderr=True, highlight=False)
 def progress_bar(*extra: Any) -> Progress:
     """The one progress-bar layout tunelab uses (rate and ETA), on stderr."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        *extra, TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
     )
 
 
@@ -82,10 +97,18 @@ class HistoryCallback(TrainerCallback):
             record["kind"] = "eval"
             record.update({k: v for k, v in logs.items() if k not in _SKIP and _number(v)})
         elif "loss" in logs:
-            samples, tokens = self.rate.update(state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args))
-            record.update(kind="train", loss=logs.get("loss"), grad_norm=logs.get("grad_norm"),
-                          learning_rate=logs.get("learning_rate"), samples_per_s=round(samples, 3),
-                          tokens_per_s=round(tokens, 1), tokens_seen=state.num_input_tokens_seen)
+            samples, tokens = self.rate.update(
+                state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args)
+            )
+            record.update(
+                kind="train",
+                loss=logs.get("loss"),
+                grad_norm=logs.get("grad_norm"),
+                learning_rate=logs.get("learning_rate"),
+                samples_per_s=round(samples, 3),
+                tokens_per_s=round(tokens, 1),
+                tokens_seen=state.num_input_tokens_seen,
+            )
         else:  # the end-of-training summary (train_runtime, train_loss ...)
             record["kind"] = "summary"
             record.update({k: v for k, v in logs.items() if k not in _SKIP and _number(v)})
@@ -117,7 +140,9 @@ class RichProgressCallback(TrainerCallback):
             return
         speed = None
         if time.perf_counter() - self.rate.t_last >= 1.0 or state.global_step == state.max_steps:
-            samples, tokens = self.rate.update(state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args))
+            samples, tokens = self.rate.update(
+                state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args)
+            )
             speed = f"{samples:.1f} samples/s {tokens:,.0f} tok/s"
         fields = {"speed": speed} if speed else {}
         self.progress.update(self.job, completed=state.global_step, **fields)
@@ -125,7 +150,11 @@ class RichProgressCallback(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if self.progress is None or not logs:
             return
-        shown = {k: v for k, v in logs.items() if k not in _SKIP and _number(v) and not k.endswith(("_runtime", "_per_second"))}
+        shown = {
+            k: v
+            for k, v in logs.items()
+            if k not in _SKIP and _number(v) and not k.endswith(("_runtime", "_per_second"))
+        }
         if shown:
             text = " ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
             self.progress.console.print(f"step {state.global_step} epoch {float(state.epoch or 0):.2f}: {text}")

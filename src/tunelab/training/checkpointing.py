@@ -64,8 +64,12 @@ def write_manifest(ckpt_dir: Path, step: int) -> dict[str, Any]:
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
         files[path.relative_to(ckpt_dir).as_posix()] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
-    manifest = {"tunelab_version": __version__, "step": step, "files": files,
-                "total_bytes": sum(f["size"] for f in files.values())}
+    manifest = {
+        "tunelab_version": __version__,
+        "step": step,
+        "files": files,
+        "total_bytes": sum(f["size"] for f in files.values()),
+    }
     atomic_write_json(ckpt_dir / MANIFEST_NAME, manifest)
     return manifest
 
@@ -201,8 +205,9 @@ class AtomicCheckpointMixin:
         with contextlib.suppress(OSError):
             staging.rmdir()  # only when empty: nothing is left behind after a clean save
         if self.args.should_save:  # type: ignore[attr-defined]
-            rotate_checkpoints(output_dir=str(root), save_total_limit=limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint)  # type: ignore[attr-defined]
+            rotate_checkpoints(
+                output_dir=str(root), save_total_limit=limit, best_model_checkpoint=self.state.best_model_checkpoint
+            )  # type: ignore[attr-defined]
 
     def _unstage_best(self, staging: Path, root: Path, name: str) -> None:
         """The Trainer records the best checkpoint under the output dir of the save, which is the
@@ -230,8 +235,11 @@ def _loss_state(trainer: Any) -> dict[str, Any]:
     # The Trainer keeps its running loss sums outside TrainerState, so a resumed run would report
     # train_loss over the resumed steps only and a first logged loss over fewer steps than the
     # uninterrupted run. Saved here and restored by _LossStateCallback for identical metrics.
-    return {"total_loss_scalar": trainer._total_loss_scalar, "pending_loss": trainer._tr_loss.item(),
-            "globalstep_last_logged": trainer._globalstep_last_logged}
+    return {
+        "total_loss_scalar": trainer._total_loss_scalar,
+        "pending_loss": trainer._tr_loss.item(),
+        "globalstep_last_logged": trainer._globalstep_last_logged,
+    }
 
 
 class _LossStateCallback(TrainerCallback):
@@ -343,8 +351,10 @@ def raise_if_interrupted(callback: InterruptCallback, run_dir: Path, config_path
         return
     ckpt = find_resumable_checkpoint(run_dir)
     saved = f"checkpoint saved: {ckpt}" if ckpt else "no checkpoint could be saved"
-    raise TrainingInterrupted(f"training interrupted by {callback.requested}; {saved}",
-                              hint=f"resume with: {resume_command(run_dir, config_path)}")
+    raise TrainingInterrupted(
+        f"training interrupted by {callback.requested}; {saved}",
+        hint=f"resume with: {resume_command(run_dir, config_path)}",
+    )
 
 
 def rewind_history(history: Path, checkpoint: Path | None) -> None:

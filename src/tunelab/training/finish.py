@@ -22,12 +22,22 @@ if TYPE_CHECKING:
 LABELS_FILE = "labels.json"
 
 
-def finish_run(cfg: Config, plan: RuntimePlan, prepared: Any, trainer: Any, run_dir: Path, tracker: Any,
-               train_metrics: dict[str, Any]) -> dict[str, Any]:
+def finish_run(
+    cfg: Config,
+    plan: RuntimePlan,
+    prepared: Any,
+    trainer: Any,
+    run_dir: Path,
+    tracker: Any,
+    train_metrics: dict[str, Any],
+) -> dict[str, Any]:
     """Evaluate, save and predict; returns what was written to metrics.json."""
     task, splits = prepared.task, prepared.splits
-    metrics: dict[str, Any] = {"primary_metric": task.primary_metric, "train": _scalars(train_metrics),
-                               "best_checkpoint": _relative(trainer.state.best_model_checkpoint, run_dir)}
+    metrics: dict[str, Any] = {
+        "primary_metric": task.primary_metric,
+        "train": _scalars(train_metrics),
+        "best_checkpoint": _relative(trainer.state.best_model_checkpoint, run_dir),
+    }
     model = trainer.model
     if splits.validation is not None and len(splits.validation):
         report = evaluate_frame(cfg, plan, task, model, prepared.tokenizer, splits.validation, run_dir, "validation")
@@ -45,8 +55,9 @@ def finish_run(cfg: Config, plan: RuntimePlan, prepared: Any, trainer: Any, run_
     return metrics
 
 
-def evaluate_frame(cfg: Config, plan: RuntimePlan, task: Any, model: Any, tokenizer: Any, frame: Any,
-                   run_dir: Path, split: str) -> dict[str, Any]:
+def evaluate_frame(
+    cfg: Config, plan: RuntimePlan, task: Any, model: Any, tokenizer: Any, frame: Any, run_dir: Path, split: str
+) -> dict[str, Any]:
     """Predict + score one labelled split; writes predictions/<split>.jsonl and the confusion matrix."""
     prediction = predict_split(cfg, plan, task, model, tokenizer, frame, run_dir, split, with_gold=True)
     report = task.score(prediction, frame)
@@ -68,12 +79,20 @@ def save_report_files(report: dict[str, Any], out_dir: Path, split: str) -> list
     return [p for p in (json_path, png_path) if p is not None]
 
 
-def predict_split(cfg: Config, plan: RuntimePlan, task: Any, model: Any, tokenizer: Any, frame: Any, run_dir: Path,
-                  split: str, with_gold: bool = False) -> Any:
+def predict_split(
+    cfg: Config,
+    plan: RuntimePlan,
+    task: Any,
+    model: Any,
+    tokenizer: Any,
+    frame: Any,
+    run_dir: Path,
+    split: str,
+    with_gold: bool = False,
+) -> Any:
     """Task predictions for a frame, written to predictions/<split>.jsonl (ids, columns, gold, probs)."""
     from tunelab.data.roles import target_columns
     from tunelab.inference.predict import prediction_frame, write_frame
-
     from tunelab.training.distributed import is_main_process
 
     prediction = task.predict(model, tokenizer, frame, cfg, plan)
@@ -111,7 +130,9 @@ def save_final_model(trainer: Any, tokenizer: Any, task: Any, run_dir: Path) -> 
         tokenizer.save_pretrained(str(staging))
         labels = getattr(task, "label_names", None)
         if labels:
-            (staging / LABELS_FILE).write_text(json.dumps({"label_names": labels}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            (staging / LABELS_FILE).write_text(
+                json.dumps({"label_names": labels}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
         _publish_dir(staging, final)
     trainer.accelerator.wait_for_everyone()
     return final
@@ -128,20 +149,32 @@ def _publish_dir(staging: Path, final: Path) -> None:
 
 
 def _record(run_dir: Path, cfg: Config, train_metrics: dict[str, Any]) -> None:
-    runs.write_run_files(run_dir, cfg, extra_info={
-        "status": "finished",
-        "train_runtime_s": train_metrics.get("train_runtime"),
-        "samples_per_second": train_metrics.get("train_samples_per_second"),
-        "peak_memory_mb": _peak_memory_mb(),
-    })
+    runs.write_run_files(
+        run_dir,
+        cfg,
+        extra_info={
+            "status": "finished",
+            "train_runtime_s": train_metrics.get("train_runtime"),
+            "samples_per_second": train_metrics.get("train_samples_per_second"),
+            "peak_memory_mb": _peak_memory_mb(),
+        },
+    )
 
 
 def _track(tracker: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
     final = {f"final_{split}_{k}": v for split in ("validation",) for k, v in metrics.get(split, {}).items()}
     if final:
         tracker.log_metrics(final)
-    for name in (runs.CONFIG, runs.METRICS, runs.MANIFEST, runs.PLAN, runs.PREFLIGHT, runs.HISTORY,
-                 "confusion_matrix.png", "confusion_matrix.json"):
+    for name in (
+        runs.CONFIG,
+        runs.METRICS,
+        runs.MANIFEST,
+        runs.PLAN,
+        runs.PREFLIGHT,
+        runs.HISTORY,
+        "confusion_matrix.png",
+        "confusion_matrix.json",
+    ):
         tracker.log_artifact(run_dir / name)
 
 

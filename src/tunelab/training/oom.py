@@ -109,7 +109,11 @@ def train_with_oom_retry(trainer: Any, resume_from_checkpoint: str | None, run_d
             if not is_oom(exc):
                 raise
             args = trainer.args
-            batch, accum, step = args.per_device_train_batch_size, args.gradient_accumulation_steps, trainer.state.global_step
+            batch, accum, step = (
+                args.per_device_train_batch_size,
+                args.gradient_accumulation_steps,
+                trainer.state.global_step,
+            )
             _free_memory(trainer)
             smaller = smaller_micro_batch(batch, accum)
             if smaller is None or args.world_size > 1:
@@ -124,8 +128,10 @@ def train_with_oom_retry(trainer: Any, resume_from_checkpoint: str | None, run_d
             _rng_restore(rng)
             args.per_device_train_batch_size, args.gradient_accumulation_steps = smaller
             trainer._train_batch_size = args.train_batch_size
-            message = (f"out of memory at micro-batch {batch} (step {step}); retrying with micro-batch {smaller[0]} x "
-                       f"{smaller[1]} accumulation (effective batch {batch * accum} unchanged)")
+            message = (
+                f"out of memory at micro-batch {batch} (step {step}); retrying with micro-batch {smaller[0]} x "
+                f"{smaller[1]} accumulation (effective batch {batch * accum} unchanged)"
+            )
             log.warning(message)
             if console is not None:
                 console.print(f"[yellow]warning:[/] {message}")

@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     from tunelab.runtime.plan import RuntimePlan
 
 
-def train_from_config(cfg: Config, resume: bool = False, run_dir: Path | None = None, skip_doctor: bool = False,
-                      config_path: Path | None = None) -> Path:
+def train_from_config(
+    cfg: Config,
+    resume: bool = False,
+    run_dir: Path | None = None,
+    skip_doctor: bool = False,
+    config_path: Path | None = None,
+) -> Path:
     """Train as configured; returns the run directory."""
     from tunelab.safety.locks import run_lock
     from tunelab.tasks.base import build_seeded_model
@@ -92,18 +97,25 @@ def resolve_run_dir(cfg: Config, resume: bool, run_dir: Path | None) -> tuple[Pa
         if run_dir is None:
             return runs.new_run_dir(cfg), None
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise RunDirError(f"{run_dir}: run directory is not empty", hint="add --resume to continue it, or choose a new --run-dir")
+            raise RunDirError(
+                f"{run_dir}: run directory is not empty", hint="add --resume to continue it, or choose a new --run-dir"
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir, None
     path = run_dir or runs.latest_run_dir(cfg)
     if path is None or not path.is_dir():
         where = run_dir or Path(cfg.output_dir)
-        raise RunDirError(f"{where}: no run of {cfg.name!r} to resume", hint="train once without --resume, or pass --run-dir")
+        raise RunDirError(
+            f"{where}: no run of {cfg.name!r} to resume", hint="train once without --resume, or pass --run-dir"
+        )
     with run_lock(path):  # never clean up the staging dir of a live process (H7)
         clean_staging(path)
         checkpoint = find_resumable_checkpoint(path)
         rewind_history(path / runs.HISTORY, checkpoint)  # steps after the checkpoint are logged again
-    console.print(f"resuming {path}" + (f" from {checkpoint.name}" if checkpoint else " (no checkpoint yet: starting from step 0)"))
+    console.print(
+        f"resuming {path}"
+        + (f" from {checkpoint.name}" if checkpoint else " (no checkpoint yet: starting from step 0)")
+    )
     return path, checkpoint
 
 
@@ -129,9 +141,11 @@ def prepare_data(cfg: Config, run_dir: Path) -> Prepared:
         ds = tokenize_split(frame, task, tokenizer, cfg, name)
         prepared.datasets[name] = ds
         prepared.stats[name] = stats = length_stats(ds, cfg.data.max_length)
-        console.print(f"{name}: {stats['rows']} rows, tokens mean {stats['mean']:.1f} p50 {stats['p50']:.0f} "
-                      f"p90 {stats['p90']:.0f} p99 {stats['p99']:.0f} max {stats['max']}, "
-                      f"truncated {100 * stats['truncation_rate']:.1f}% at max_length {cfg.data.max_length}")
+        console.print(
+            f"{name}: {stats['rows']} rows, tokens mean {stats['mean']:.1f} p50 {stats['p50']:.0f} "
+            f"p90 {stats['p90']:.0f} p99 {stats['p99']:.0f} max {stats['max']}, "
+            f"truncated {100 * stats['truncation_rate']:.1f}% at max_length {cfg.data.max_length}"
+        )
     from tunelab.reporting.collect import save_length_profile  # H6: the report's length histogram
 
     save_length_profile(run_dir, prepared.datasets, prepared.stats, cfg.data.max_length)
@@ -142,11 +156,20 @@ def record_model_info(run_dir: Path, cfg: Config, model: Any) -> None:
     """Parameter counts in run.json (read by experiment summaries)."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    runs.write_run_files(run_dir, cfg, extra_info={"num_parameters": total, "trainable_parameters": trainable,
-                                                   "model_type": getattr(model.config, "model_type", None)})
+    runs.write_run_files(
+        run_dir,
+        cfg,
+        extra_info={
+            "num_parameters": total,
+            "trainable_parameters": trainable,
+            "model_type": getattr(model.config, "model_type", None),
+        },
+    )
 
 
-def run_preflight_step(cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path, skip_doctor: bool) -> None:
+def run_preflight_step(
+    cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path, skip_doctor: bool
+) -> None:
     """The doctor's preflight checks; stops on error findings unless --skip-doctor."""
     if skip_doctor or not cfg.doctor.enabled:
         console.print("preflight: skipped (--skip-doctor / doctor.enabled: false)")
@@ -156,50 +179,80 @@ def run_preflight_step(cfg: Config, plan: RuntimePlan, prepared: Prepared, model
     from tunelab.training.trainer import batching_setup
 
     collator, _, _ = batching_setup(prepared.task, cfg, plan, model, prepared.tokenizer)
-    findings = run_preflight(cfg=cfg, plan=plan, task=prepared.task, model=model, tokenizer=prepared.tokenizer,
-                             train_dataset=prepared.datasets["train"], eval_dataset=prepared.datasets.get("validation"),
-                             manifest=prepared.splits.manifest, collate_fn=collator)
+    findings = run_preflight(
+        cfg=cfg,
+        plan=plan,
+        task=prepared.task,
+        model=model,
+        tokenizer=prepared.tokenizer,
+        train_dataset=prepared.datasets["train"],
+        eval_dataset=prepared.datasets.get("validation"),
+        manifest=prepared.splits.manifest,
+        collate_fn=collator,
+    )
     from tunelab.training import distributed
 
     if distributed.is_main_process():  # every process checks (and stops alike); one writes
         write_findings(run_dir / runs.PREFLIGHT, findings)
     for f in sort_findings(findings):
         if f.severity != "info":
-            console.print(f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
-                          + (f" (fix: {f.fix})" if f.fix else ""))
+            console.print(
+                f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
+                + (f" (fix: {f.fix})" if f.fix else "")
+            )
     bad = errors(findings)
     warned = sum(f.severity == "warning" for f in findings)
     console.print(f"preflight: {len(findings)} findings, {len(bad)} errors, {warned} warnings ({runs.PREFLIGHT})")
     if bad:
         first = bad[0]
-        raise PreflightError(f"preflight found {len(bad)} error(s); first: {first.id}: {first.title}",
-                             hint=(first.fix or "see preflight.json") + "; or run with --skip-doctor")
+        raise PreflightError(
+            f"preflight found {len(bad)} error(s); first: {first.id}: {first.title}",
+            hint=(first.fix or "see preflight.json") + "; or run with --skip-doctor",
+        )
 
 
-def train_and_finish(cfg: Config, plan: RuntimePlan, prepared: Prepared, model: Any, run_dir: Path,
-                     checkpoint: Path | None, config_path: Path | None) -> dict[str, Any]:
+def train_and_finish(
+    cfg: Config,
+    plan: RuntimePlan,
+    prepared: Prepared,
+    model: Any,
+    run_dir: Path,
+    checkpoint: Path | None,
+    config_path: Path | None,
+) -> dict[str, Any]:
     """Train (resuming when asked), then evaluate, save and predict; tracked start to end."""
     from tunelab.safety.secrets import redact
-    from tunelab.training.checkpointing import InterruptCallback, raise_if_interrupted
-    from tunelab.training.oom import train_with_oom_retry
-    from tunelab.training.finish import finish_run
-    from tunelab.training.tracking import start_tracker
-
     from tunelab.training import distributed
-    from tunelab.training.tracking import NullTracker
+    from tunelab.training.checkpointing import InterruptCallback, raise_if_interrupted
+    from tunelab.training.finish import finish_run
+    from tunelab.training.oom import train_with_oom_retry
+    from tunelab.training.tracking import NullTracker, start_tracker
 
     info = runs.load_run(run_dir).info
     # One tracked run per training, not one per process.
-    tracker = start_tracker(cfg, run_dir, run_id=info.get("mlflow_run_id")) if distributed.is_main_process() else NullTracker()
+    tracker = (
+        start_tracker(cfg, run_dir, run_id=info.get("mlflow_run_id"))
+        if distributed.is_main_process()
+        else NullTracker()
+    )
     if getattr(tracker, "run_id", None):
-        runs.write_run_files(run_dir, cfg, extra_info={"mlflow_run_id": tracker.run_id, "mlflow_uri": redact(tracker.uri)})
+        runs.write_run_files(
+            run_dir, cfg, extra_info={"mlflow_run_id": tracker.run_id, "mlflow_uri": redact(tracker.uri)}
+        )
     interrupt = InterruptCallback()
     try:
         trainer = prepared.task.build_trainer(
-            cfg=cfg, plan=plan, model=model, tokenizer=prepared.tokenizer,
-            train_dataset=prepared.datasets["train"], eval_dataset=prepared.datasets.get("validation"),
-            output_dir=run_dir / runs.CHECKPOINTS, history_path=run_dir / runs.HISTORY, tracker=tracker,
-            callbacks=[interrupt])
+            cfg=cfg,
+            plan=plan,
+            model=model,
+            tokenizer=prepared.tokenizer,
+            train_dataset=prepared.datasets["train"],
+            eval_dataset=prepared.datasets.get("validation"),
+            output_dir=run_dir / runs.CHECKPOINTS,
+            history_path=run_dir / runs.HISTORY,
+            tracker=tracker,
+            callbacks=[interrupt],
+        )
         output = train_with_oom_retry(trainer, str(checkpoint) if checkpoint else None, run_dir, console)
         raise_if_interrupted(interrupt, run_dir, config_path)
         metrics = finish_run(cfg, plan, prepared, trainer, run_dir, tracker, dict(output.metrics))

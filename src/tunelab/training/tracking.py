@@ -58,7 +58,11 @@ class MlflowTracker:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(experiment, artifact_location=_artifact_location(uri))
+        exp_id = (
+            exp.experiment_id
+            if exp is not None
+            else self.client.create_experiment(experiment, artifact_location=_artifact_location(uri))
+        )
         if run_id is not None and self._exists(run_id):
             self.run_id = run_id
             self.client.update_run(run_id, status="RUNNING")
@@ -104,13 +108,17 @@ class MlflowTracker:
 
 def tracking_uri(cfg: Config) -> str:
     """The tracking URI this config resolves to (see module docstring for the order)."""
-    uri = cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(cfg.output_dir).resolve() / 'mlflow.db'}"
+    uri = (
+        cfg.tracking.uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{Path(cfg.output_dir).resolve() / 'mlflow.db'}"
+    )
     if "://" not in uri and not uri.startswith("databricks"):
         uri = Path(uri).expanduser().resolve().as_uri()  # a plain path: a file store
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     return uri
 
 
@@ -125,15 +133,20 @@ def start_tracker(cfg: Config, run_dir: Path, run_id: str | None = None) -> Mlfl
     _quiet_mlflow()
     tracker = MlflowTracker(tracking_uri(cfg), cfg.tracking.experiment, run_name=run_dir.name, run_id=run_id)
     tracker.log_params(_redact(flatten(cfg)))
-    tracker.set_tags({"tunelab.run_dir": str(run_dir.resolve()), "tunelab.task": cfg.task.type,
-                      "tunelab.model": _redact({"m": cfg.model.name_or_path})["m"]})
+    tracker.set_tags(
+        {
+            "tunelab.run_dir": str(run_dir.resolve()),
+            "tunelab.task": cfg.task.type,
+            "tunelab.model": _redact({"m": cfg.model.name_or_path})["m"],
+        }
+    )
     return tracker
 
 
 def _artifact_location(uri: str) -> str | None:
     """Artifacts next to a sqlite store (MLflow's default is ./mlruns under the *current* directory)."""
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
     return None  # file stores and servers manage their own artifact locations
 
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def batching_setup(task: Any, cfg: Config, plan: RuntimePlan, model: Any, tokenizer: Any) -> tuple[Any, dict[str, Any], str]:
+def batching_setup(
+    task: Any, cfg: Config, plan: RuntimePlan, model: Any, tokenizer: Any
+) -> tuple[Any, dict[str, Any], str]:
     """(collator, TrainingArguments overrides, description) for the configured batching strategy.
 
     The one place the collator is chosen; data/batching.py owns the strategies themselves.
@@ -29,8 +31,13 @@ def batching_setup(task: Any, cfg: Config, plan: RuntimePlan, model: Any, tokeni
     from tunelab.data import batching
 
     strategy, reason = batching.resolve_strategy(cfg, plan, model)
-    collator = batching.make_collator(strategy, tokenizer, getattr(task, "task_kind", "classification"), cfg.data.max_length,
-                                      varlen_attention=plan.varlen_attention)
+    collator = batching.make_collator(
+        strategy,
+        tokenizer,
+        getattr(task, "task_kind", "classification"),
+        cfg.data.max_length,
+        varlen_attention=plan.varlen_attention,
+    )
     return collator, batching.trainer_overrides(strategy), f"batching: {reason}"
 
 
@@ -66,9 +73,16 @@ def build_trainer(
     # Tasks whose primary metric needs generation (H3: rouge_sum) pick checkpoints by another
     # metric during training, e.g. ("loss", False); the default is the primary metric.
     metric, greater = getattr(task, "checkpoint_metric", (task.primary_metric, task.greater_is_better))
-    args = training_arguments(cfg, plan, output_dir, primary_metric=metric,
-                              greater_is_better=greater, args_cls=args_cls,
-                              has_eval=eval_dataset is not None, **{**batching_args, **(args_overrides or {})})
+    args = training_arguments(
+        cfg,
+        plan,
+        output_dir,
+        primary_metric=metric,
+        greater_is_better=greater,
+        args_cls=args_cls,
+        has_eval=eval_dataset is not None,
+        **{**batching_args, **(args_overrides or {})},
+    )
     extra = [RichProgressCallback()]
     if history_path is not None:
         sinks = [tracker.log_metrics] if tracker is not None else []
@@ -77,8 +91,15 @@ def build_trainer(
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
     trainer_kwargs.setdefault("compute_metrics", task.compute_metrics)
     cls = atomic_trainer_class(trainer_cls or Trainer)
-    trainer = cls(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                  processing_class=tokenizer, data_collator=collator or auto_collator,
-                  callbacks=[*extra, *callbacks], **trainer_kwargs)
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=collator or auto_collator,
+        callbacks=[*extra, *callbacks],
+        **trainer_kwargs,
+    )
     trainer.remove_callback(PrinterCallback)  # our progress callback prints the log lines
     return trainer

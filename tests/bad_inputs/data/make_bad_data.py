@@ -11,8 +11,12 @@ import io
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-GOOD_ROWS = [("1", "배송이 아직 도착하지 않았어요", "shipping"), ("2", "please reset my password", "account"),
-             ("3", "my card was charged twice", "billing"), ("4", "비밀번호를 잊어버렸어요", "account")]
+GOOD_ROWS = [
+    ("1", "배송이 아직 도착하지 않았어요", "shipping"),
+    ("2", "please reset my password", "account"),
+    ("3", "my card was charged twice", "billing"),
+    ("4", "비밀번호를 잊어버렸어요", "account"),
+]
 
 
 def _csv(rows, header="id,text,label", newline="\n") -> bytes:
@@ -20,7 +24,10 @@ def _csv(rows, header="id,text,label", newline="\n") -> bytes:
 
 
 def _mojibake(codepage: str) -> bytes:
-    rows = [(i, t.encode("utf-8").decode(codepage, errors="replace") if not t.isascii() else t, lab) for i, t, lab in GOOD_ROWS]
+    rows = [
+        (i, t.encode("utf-8").decode(codepage, errors="replace") if not t.isascii() else t, lab)
+        for i, t, lab in GOOD_ROWS
+    ]
     return _csv(rows)
 
 

@@ -1,0 +1,113 @@
+"""What a user sees: the one console pair, the one progress-bar style, plain output off a terminal.
+
+Ground floor: imports nothing from tunelab, so every layer may use it. Nothing else in the package
+constructs a `rich.console.Console` or a `rich.progress.Progress`; ask this module instead.
+
+Why one place: a log file (CI, nohup, Slurm) must get plain lines without escape codes or boxes
+wrapped at 80 columns, while a terminal gets colour, tables and live bars. Deciding that once here
+keeps every command consistent.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+def _make(file: IO[str] | None, stderr: bool) -> Console:
+    # emoji=False: "train.csv:label:" must never turn into an emoji.
+    # soft_wrap on a non-terminal: a log line with a long path stays one line.
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    terminal = bool(getattr(stream, "isatty", lambda: False)())
+    return Console(
+        file=file,
+        stderr=stderr,
+        highlight=False,
+        emoji=False,
+        soft_wrap=not terminal,
+        width=None if terminal else 200,
+    )
+
+
+@cache
+def _cached(stderr: bool) -> Console:
+    return _make(None, stderr)
+
+
+def console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """stdout console for results (tables, summaries); `stderr=True` for progress, warnings, errors."""
+    if file is not None:
+        return _make(file, stderr=False)
+    # Not cached across stream swaps (pytest's capsys replaces sys.stdout): rebuild when it changed.
+    cached = _cached(stderr)
+    if cached.file is not (sys.stderr if stderr else sys.stdout):
+        _cached.cache_clear()
+        cached = _cached(stderr)
+    return cached
+
+
+def err() -> Console:
+    """The stderr console (progress bars, warnings, error lines)."""
+    return console(stderr=True)
+
+
+def is_terminal(*, stderr: bool = True) -> bool:
+    return console(stderr=stderr).is_terminal
+
+
+def warn(message: str, *, prefix: str = "warning") -> None:
+    """One yellow `warning:` line on stderr (markup in `message` is escaped by the caller if needed)."""
+    err().print(f"[yellow]{prefix}:[/] {message}")
+
+
+def info(message: str) -> None:
+    err().print(message)
+
+
+class RunRateColumn(ProgressColumn):
+    """Average rate over the whole task so far (not the last window), with its unit; blank until known."""
+
+    def __init__(self, unit: str = "it") -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not elapsed or not task.completed:
+            return Text("", style="progress.data.speed")
+        unit = task.fields.get("unit", self.unit)
+        return Text(f"{task.completed / elapsed:,.1f} {unit}/s", style="progress.data.speed")
+
+
+def progress(*extra: ProgressColumn | str, unit: str = "it", transient: bool = False, **kwargs: Any) -> Progress:
+    """The one progress-bar layout: description, bar, n/total, run-average rate, elapsed, ETA (stderr).
+
+    Off a terminal rich draws nothing live, so logs get no bar spam; callers print a summary line.
+    """
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RunRateColumn(unit),
+        *extra,
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err(),
+        transient=transient,
+        **kwargs,
+    )
