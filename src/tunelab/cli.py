@@ -276,6 +276,24 @@ def report(
     report_command(directory)
 
 
+@app.command()
+@_friendly
+def diff(
+    run_a: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    run_b: Annotated[Path, typer.Argument(help="Another run directory, or a YAML config.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON (docs/diff.md).")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also show differences that do not matter (paths, names, timestamps).")
+    ] = False,
+) -> None:
+    """Explain why two runs differ in speed and in results, differences ranked by effect."""
+    from tunelab.diff import compare
+    from tunelab.diff.render import print_diff, print_json
+
+    result = compare(run_a, run_b)
+    (print_json if as_json else print_diff)(result, show_all)
+
+
 def main() -> None:
     # Keep the library noise (HF advisory warnings, bitsandbytes banners) off the user's screen.
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

@@ -27,6 +27,7 @@ from rich.progress import (
 from transformers import TrainerCallback
 
 from tunelab.io import append_jsonl
+from tunelab.training.step_stats import StepStats
 
 # Keys of a Trainer log dict that are bookkeeping, not metrics.
 _SKIP = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
@@ -81,13 +82,26 @@ class HistoryCallback(TrainerCallback):
     `sinks` receive `(metrics, step)` for every record (the MLflow tracker is one).
     """
 
-    def __init__(self, path: str | Path, sinks: list[Callable[[dict[str, float], int], None]] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        sinks: list[Callable[[dict[str, float], int], None]] | None = None,
+        stats: StepStats | None = None,
+        setup: dict[str, Any] | None = None,
+    ):
         self.path = Path(path)
         self.sinks = list(sinks or [])
         self.rate = Throughput()
+        self.stats = stats
+        self.setup = dict(setup or {})
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.rate.reset(state.global_step, state.num_input_tokens_seen or 0)
+        if state.is_world_process_zero:
+            # What was decided at train time and is not in the config (e.g. `batching: auto` ->
+            # grouped): `tunelab diff` compares runs on what actually ran.
+            setup = {"effective_batch_size": effective_batch_size(args), "world_size": max(1, args.world_size)}
+            append_jsonl(self.path, {"step": state.global_step, "kind": "setup", **setup, **self.setup})
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
@@ -109,9 +123,11 @@ class HistoryCallback(TrainerCallback):
                 tokens_per_s=round(tokens, 1),
                 tokens_seen=state.num_input_tokens_seen,
             )
+            record.update(self.stats.take() if self.stats else {})
         else:  # the end-of-training summary (train_runtime, train_loss ...)
             record["kind"] = "summary"
             record.update({k: v for k, v in logs.items() if k not in _SKIP and _number(v)})
+            record.update(self.stats.totals() if self.stats else {})
         record["elapsed_s"] = round(self.rate.elapsed, 3)
         append_jsonl(self.path, record)
         metrics = {k: float(v) for k, v in record.items() if k not in ("step", "kind") and _number(v)}

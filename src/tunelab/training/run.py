@@ -153,7 +153,9 @@ def prepare_data(cfg: Config, run_dir: Path) -> Prepared:
 
 
 def record_model_info(run_dir: Path, cfg: Config, model: Any) -> None:
-    """Parameter counts in run.json (read by experiment summaries)."""
+    """Parameter counts (read by experiment summaries) and library versions in run.json."""
+    from tunelab.runtime.versions import library_versions
+
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     runs.write_run_files(
@@ -163,6 +165,7 @@ def record_model_info(run_dir: Path, cfg: Config, model: Any) -> None:
             "num_parameters": total,
             "trainable_parameters": trainable,
             "model_type": getattr(model.config, "model_type", None),
+            "versions": library_versions(),  # `tunelab diff` compares them
         },
     )
 

@@ -83,10 +83,15 @@ def build_trainer(
         has_eval=eval_dataset is not None,
         **{**batching_args, **(args_overrides or {})},
     )
-    extra = [RichProgressCallback()]
+    extra: list[Any] = [RichProgressCallback()]
     if history_path is not None:
+        from tunelab.data.batching import resolve_strategy
+        from tunelab.training.step_stats import StepStats
+
         sinks = [tracker.log_metrics] if tracker is not None else []
-        extra.append(HistoryCallback(history_path, sinks=sinks))
+        stats = StepStats()  # data wait, step time, padding efficiency into history.jsonl
+        setup = {"batching": resolve_strategy(cfg, plan, model)[0]}
+        extra += [stats, HistoryCallback(history_path, sinks=sinks, stats=stats, setup=setup)]
     if cfg.training.early_stopping_patience and args.load_best_model_at_end:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
     trainer_kwargs.setdefault("compute_metrics", task.compute_metrics)
