@@ -269,8 +269,17 @@ def baseline(
 @_friendly
 def report(
     directory: Annotated[Path, typer.Argument(help="A run or experiment directory.", show_default=False)],
+    compare: Annotated[
+        Optional[Path],
+        typer.Option("--compare", help="Another run: write a two-run comparison page into DIRECTORY instead."),
+    ] = None,
 ) -> None:
     """Write report.html (self-contained) and report.md for a run or an experiment."""
+    if compare is not None:
+        from tunelab.diff.page import compare_report
+
+        compare_report(directory, compare)
+        return
     from tunelab.reporting.report import report_command
 
     report_command(directory)

@@ -114,3 +114,22 @@ def confusion(cm: Sequence[Sequence[int]], names: Sequence[str]) -> bytes | None
         path = Path(tmp) / "cm.png"
         plot_confusion_matrix(arr, list(names), path)
         return path.read_bytes()
+
+
+def overlay(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, ylabel: str = "", xlabel: str = "step"
+) -> bytes | None:
+    """Several runs' (x, y) series on one axis (run comparisons: loss, throughput)."""
+    drawn = {label: xy for label, xy in series.items() if len(xy[0]) and len(xy[0]) == len(xy[1])}
+    if not drawn:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for label, (xs, ys) in drawn.items():
+        ax.plot(list(xs), list(ys), marker="o" if len(xs) < 30 else None, markersize=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
