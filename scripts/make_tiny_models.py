@@ -58,7 +58,7 @@ def make_tokenizer(texts: list[str], vocab_size: int, chat: bool):
     return fast
 
 
-def model_config(model_type: str, tok):
+def model_config(model_type: str, tok, hidden: int = 64, layers: int = 2):
     from transformers import AutoConfig
 
     common = dict(
@@ -79,20 +79,28 @@ def model_config(model_type: str, tok):
         )
     else:
         kw = dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
             num_attention_heads=4,
             num_key_value_heads=2,
             max_position_embeddings=512,
             tie_word_embeddings=False,
         )
         if model_type == "qwen3":
-            kw["head_dim"] = 16
+            kw["head_dim"] = hidden // 4
     return AutoConfig.for_model(model_type, **kw, **common)
 
 
-def main(out: Path, data_dir: Path, types: list[str], vocab_size: int = 1000, seed: int = 0) -> None:
+def main(
+    out: Path,
+    data_dir: Path,
+    types: list[str],
+    vocab_size: int = 1000,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
@@ -102,7 +110,7 @@ def main(out: Path, data_dir: Path, types: list[str], vocab_size: int = 1000, se
         tok = make_tokenizer(texts, vocab_size, chat=not seq2seq)
         torch.manual_seed(seed)
         cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-        model = cls.from_config(model_config(model_type, tok))
+        model = cls.from_config(model_config(model_type, tok, hidden, layers))
         target = out / f"{model_type}-{'seq2seq' if seq2seq else 'causal'}"
         target.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(target, safe_serialization=True)
@@ -115,5 +123,9 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("examples/models"))
     parser.add_argument("--data", type=Path, default=Path("examples/data"))
     parser.add_argument("--types", nargs="+", default=["bart", "qwen3", "llama"], choices=["bart", "qwen3", "llama"])
+    # Bigger decoders (e.g. --hidden 256 --layers 4) make CPU steps compute-bound, as real models are:
+    # the `tunelab diff` walkthrough in the README uses them.
+    parser.add_argument("--hidden", type=int, default=64, help="hidden size of the decoders (qwen3, llama)")
+    parser.add_argument("--layers", type=int, default=2, help="decoder layers (qwen3, llama)")
     a = parser.parse_args()
-    main(a.out, a.data, a.types)
+    main(a.out, a.data, a.types, hidden=a.hidden, layers=a.layers)

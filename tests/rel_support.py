@@ -40,6 +40,10 @@ WORDS = [
 ]
 # Timing keys legitimately differ between two runs; everything else must be identical.
 TIMING = (
+    # Per-session measurements (a resumed run measures only its own steps), like the rates below.
+    "data_wait_share",
+    "step_time_s",
+    "padding_efficiency",
     "elapsed_s",
     "samples_per_s",
     "tokens_per_s",

@@ -97,11 +97,17 @@ class HistoryCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.rate.reset(state.global_step, state.num_input_tokens_seen or 0)
-        if state.is_world_process_zero:
+        if state.is_world_process_zero and not self._has_setup():
             # What was decided at train time and is not in the config (e.g. `batching: auto` ->
-            # grouped): `tunelab diff` compares runs on what actually ran.
+            # grouped): `tunelab diff` compares runs on what actually ran. Once per run: a resumed
+            # run keeps its first record, so its history equals an uninterrupted one.
             setup = {"effective_batch_size": effective_batch_size(args), "world_size": max(1, args.world_size)}
             append_jsonl(self.path, {"step": state.global_step, "kind": "setup", **setup, **self.setup})
+
+    def _has_setup(self) -> bool:
+        from tunelab.io import read_jsonl
+
+        return self.path.is_file() and any(r.get("kind") == "setup" for r in read_jsonl(self.path))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
