@@ -293,6 +293,31 @@ def to_text(value: Any) -> str | None:
     return str(value)
 
 
+# ----------------------------------------------------------------------------- in-memory frames
+def from_pandas(frame: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
+    """A caller's DataFrame (Python API, Kedro) as if read from a file: strings, None, rows 1..n.
+
+    The same value rules as the Parquet reader, so a frame and the file it came from validate,
+    split and tokenize identically.
+    """
+    if len(set(map(str, frame.columns))) != len(frame.columns):
+        raise DataError(f"{source}: duplicate column names", hint="rename the columns")
+    columns = {str(name): [_cell(v) for v in frame[name].tolist()] for name in frame.columns}
+    out = pd.DataFrame(columns, dtype=object)
+    if out.empty:
+        raise DataError(f"{source}: no data rows", hint="pass a frame with at least one row")
+    out.index = pd.RangeIndex(1, len(out) + 1, name="row")
+    out.attrs["row_kind"] = "row"
+    return out.where(out.notna(), None)
+
+
+def _cell(value: Any) -> str | None:
+    # pandas' own missing markers (pd.NA, NaT) are not floats: to_text alone would write "<NA>".
+    if not isinstance(value, (list, tuple, dict)) and pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return to_text(value)
+
+
 # --------------------------------------------------------------------------------------- Parquet
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow as pa

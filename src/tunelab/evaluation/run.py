@@ -16,26 +16,35 @@ EVALUATIONS = "evaluations"
 
 def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Predict + score `input`; returns the report (also written under evaluations/)."""
-    from tunelab.data.roles import target_columns
-    from tunelab.inference.predict import load_trained, prediction_frame, read_input, write_frame
-    from tunelab.training.finish import save_report_files
+    from tunelab.inference.predict import load_trained, read_input
 
     cfg, task, model, tokenizer, plan = load_trained(Path(run_dir), overrides or [])
     frame = read_input(cfg, Path(input), split="validation")  # labels required
     prediction = task.predict(model, tokenizer, frame, cfg, plan)
     report = task.score(prediction, frame)
-    from tunelab.runs import confine
+    write_evaluation(Path(run_dir), cfg, task, prediction, frame, report, source=str(input), name=Path(input).stem)
+    return report
 
-    # An input named `...csv` has the stem `..`: confined, it can never overwrite the run's own files (H7).
-    out_dir = confine(Path(run_dir), f"{EVALUATIONS}/{_safe_stem(Path(input))}")
-    atomic_write_json(out_dir / "metrics.json", {"input": str(input), **report})
+
+def write_evaluation(
+    run_dir: Path, cfg: Any, task: Any, prediction: Any, frame: Any, report: dict[str, Any], source: str, name: str
+) -> Path:
+    """metrics.json, confusion matrix and predictions.jsonl under evaluations/<name>/; prints the table."""
+    from tunelab.data.roles import target_columns
+    from tunelab.inference.predict import prediction_frame, write_frame
+    from tunelab.runs import confine
+    from tunelab.training.finish import save_report_files
+
+    # An input named `...csv` has the stem `..`: confined, it can never overwrite the run's own files.
+    out_dir = confine(run_dir, f"{EVALUATIONS}/{_safe_stem(name)}")
+    atomic_write_json(out_dir / "metrics.json", {"input": source, **report})
     save_report_files(report, out_dir, "validation")
     gold = frame[target_columns(cfg.task)[0]].tolist()
     write_frame(
         prediction_frame(prediction, cfg.inference.id_column, with_probs=True, gold=gold), out_dir / "predictions.jsonl"
     )
     print_report(report, out_dir, getattr(task, "primary_metric", None))
-    return report
+    return out_dir
 
 
 def print_report(report: dict[str, Any], out_dir: Path, primary: str | None) -> None:
@@ -54,6 +63,6 @@ def print_report(report: dict[str, Any], out_dir: Path, primary: str | None) -> 
     console.print(f"evaluation written to {out_dir}")
 
 
-def _safe_stem(path: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem).lstrip(".")
+def _safe_stem(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
     return stem or "input"

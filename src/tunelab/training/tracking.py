@@ -7,6 +7,9 @@ so MLFLOW_ALLOW_FILE_STORE is set for this process.
 
 We talk to MLflow through `MlflowClient` on an explicit run id instead of the fluent API's
 process-global "active run", so nothing leaks between runs in one process (tests, experiments).
+One exception: when the caller already has an active run (`with mlflow.start_run():` in a
+notebook, or kedro-mlflow around a Kedro pipeline), tunelab logs into that run instead of
+starting a second one, and leaves ending it to its owner.
 Params are the flattened resolved config, secrets masked; env vars are never logged.
 """
 
@@ -52,11 +55,15 @@ class NullTracker:
 class MlflowTracker:
     """One MLflow run per tunelab run; resumed runs continue the same MLflow run (id in run.json)."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str, run_id: str | None = None):
+    def __init__(self, uri: str, experiment: str | None, run_name: str, run_id: str | None = None):
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
+        self.owned = experiment is not None  # False: the caller's active run, which the caller ends
+        if not self.owned:
+            self.run_id = str(run_id)
+            return
         exp = self.client.get_experiment_by_name(experiment)
         exp_id = (
             exp.experiment_id
@@ -103,7 +110,10 @@ class MlflowTracker:
             self.client.set_tag(self.run_id, k, str(v)[:5000])
 
     def end(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status=status)
+        if self.owned:
+            self.client.set_terminated(self.run_id, status=status)
+        elif status != "FINISHED":  # the owner ends the run; the failure is still worth a tag
+            self.set_tags({"tunelab.status": status})
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -128,10 +138,17 @@ def start_tracker(cfg: Config, run_dir: Path, run_id: str | None = None) -> Mlfl
 
     if cfg.tracking.backend == "none":
         return NullTracker()
-    import mlflow  # noqa: F401  (configures its loggers on import; quiet them afterwards)
+    import mlflow  # configures its loggers on import; quiet them afterwards
 
     _quiet_mlflow()
-    tracker = MlflowTracker(tracking_uri(cfg), cfg.tracking.experiment, run_name=run_dir.name, run_id=run_id)
+    active = _reusable_active_run(cfg, mlflow)
+    if active is not None:
+        from tunelab import ui
+
+        ui.info(f"tracking: logging into the active MLflow run {active} (started outside tunelab)")
+        tracker = MlflowTracker(mlflow.get_tracking_uri(), None, run_name=run_dir.name, run_id=active)
+    else:
+        tracker = MlflowTracker(tracking_uri(cfg), cfg.tracking.experiment, run_name=run_dir.name, run_id=run_id)
     tracker.log_params(_redact(flatten(cfg)))
     tracker.set_tags(
         {
@@ -141,6 +158,19 @@ def start_tracker(cfg: Config, run_dir: Path, run_id: str | None = None) -> Mlfl
         }
     )
     return tracker
+
+
+def _reusable_active_run(cfg: Config, mlflow: Any) -> str | None:
+    """The id of the caller's active MLflow run, if tunelab should log into it.
+
+    Not when `tracking.uri` names another store: the config asked for that store explicitly.
+    """
+    run = mlflow.active_run()
+    if run is None:
+        return None
+    if cfg.tracking.uri and tracking_uri(cfg) != mlflow.get_tracking_uri():
+        return None
+    return run.info.run_id
 
 
 def _artifact_location(uri: str) -> str | None:

@@ -1,0 +1,44 @@
+"""The implementation of tunelab's public Python API; import it from `tunelab` instead.
+
+The floor above experiments/reporting/bench and below the CLI: every CLI command calls one
+function here, so Python and the terminal share one code path.
+"""
+
+from tunelab.api.core import (
+    ConfigLike,
+    DataSplits,
+    Overrides,
+    baseline,
+    bench,
+    doctor,
+    load_config,
+    prepare,
+    report,
+    schema,
+    train,
+    validate,
+)
+from tunelab.api.experiments import Experiment, ensemble, experiment
+from tunelab.api.findings import Findings
+from tunelab.api.run import FrameOrPath, Run
+
+__all__ = [
+    "ConfigLike",
+    "DataSplits",
+    "Experiment",
+    "Findings",
+    "FrameOrPath",
+    "Overrides",
+    "Run",
+    "baseline",
+    "bench",
+    "doctor",
+    "ensemble",
+    "experiment",
+    "load_config",
+    "prepare",
+    "report",
+    "schema",
+    "train",
+    "validate",
+]

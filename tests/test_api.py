@@ -1,0 +1,168 @@
+"""The public Python API end to end (tiny BERT): train -> reopen -> predict -> evaluate, the same
+results as the CLI on the same config, and errors raised (never exited) with the CLI's message."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import tunelab
+from tiny import tiny_model_dir
+from tunelab.cli import app
+
+WORDS = {  # one keyword family per class: a tiny model learns this in a few epochs
+    "billing": ["charged twice", "refund my payment", "invoice is wrong", "card was billed"],
+    "login": ["cannot log in", "reset my password", "account is locked", "password rejected"],
+    "shipping": ["where is my parcel", "delivery is late", "package not arrived", "courier lost it"],
+}
+
+
+def make_data(root: Path, n: int = 90, seed: int = 0) -> dict[str, Path]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = list(WORDS)[i % 3]
+        rows.append(
+            {
+                "id": f"r{i:03d}",
+                "text": f"{rng.choice(WORDS[label])} {rng.choice(['', 'please', 'now'])}",
+                "label": label,
+            }
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    paths = {"train": root / "train.csv", "test": root / "test.csv", "labelled": root / "labelled.csv"}
+    pd.DataFrame(rows).to_csv(paths["train"], index=False)
+    held = rows[:21]
+    rng.shuffle(held)  # not the training order: predictions must follow the input order
+    pd.DataFrame(held).drop(columns=["label"]).to_csv(paths["test"], index=False)
+    pd.DataFrame(held).to_csv(paths["labelled"], index=False)
+    return paths
+
+
+def config_dict(root: Path, model: Path, data: dict[str, Path], out: str) -> dict:
+    return {
+        "name": "api",
+        "output_dir": str(root / out),
+        "task": {"type": "classification"},
+        "data": {
+            "train_file": data["train"],
+            "validation_split": 0.2,
+            "max_length": 16,
+            "cache_dir": str(root / "cache"),
+        },
+        "model": {"name_or_path": model},
+        "training": {
+            "num_train_epochs": 4,
+            "per_device_train_batch_size": 8,
+            "logging_steps": 2,
+            "learning_rate": 3e-3,
+            "warmup_steps": 0,
+            "save_strategy": "no",
+        },
+        "tracking": {"backend": "none"},
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One API-trained tiny BERT, shared by the read-only tests (the config is a dict with Paths)."""
+    root = tmp_path_factory.mktemp("api")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(root / "hf_home"))
+        model = tiny_model_dir(root / "models", "bert", head="base")
+        data = make_data(root / "data")
+        raw = config_dict(root, model, data, "runs_api")
+        cfg = tunelab.load_config(raw, {"training.seed": 7})
+        run = tunelab.train(cfg)
+        yield {"root": root, "model": model, "data": data, "raw": raw, "run": run}
+
+
+def test_import_is_light_and_exports_only_the_api():
+    code = "import sys, tunelab; print(sorted(m for m in ('torch', 'transformers', 'pandas', 'pydantic') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert {"load_config", "validate", "doctor", "train", "Run", "experiment", "ensemble"} <= set(tunelab.__all__)
+    for name in tunelab.__all__:
+        assert getattr(tunelab, name) is not None, name
+
+
+def test_train_reopen_predict_evaluate(trained, tmp_path):
+    run, data = trained["run"], trained["data"]
+    assert run.config.training.seed == 7  # the override reached the saved config
+    assert yaml.safe_load((run.path / "config.yaml").read_text())["training"]["seed"] == 7
+    history = run.history
+    losses = history[history["kind"] == "train"]["loss"].tolist()
+    assert len(losses) >= 4 and losses[-1] < 0.7 * losses[0], losses  # it learned
+    assert run.metrics["validation"]["accuracy"] > 0.6  # chance is 1/3
+
+    again = tunelab.Run.open(run.path)
+    assert again.config == run.config and again.metrics == run.metrics
+    test = pd.read_csv(data["test"])
+    by_frame = again.predict(test)
+    by_path = again.predict(data["test"], output=tmp_path / "pred.csv")
+    assert by_frame["id"].tolist() == test["id"].tolist()  # input order
+    assert by_frame["prediction"].tolist() == by_path["prediction"].tolist()
+    assert pd.read_csv(tmp_path / "pred.csv")["prediction"].tolist() == by_path["prediction"].tolist()
+    assert all(abs(sum(p) - 1) < 1e-3 for p in by_frame["probs"])
+
+    report = again.evaluate(data["labelled"])
+    assert report["num_samples"] == 21 and report["accuracy"] > 0.6
+    frame_report = again.evaluate(pd.read_csv(data["labelled"]), name="frame")
+    assert frame_report["accuracy"] == report["accuracy"]
+    assert (run.path / "evaluations" / "frame" / "metrics.json").is_file()
+    assert run.findings.ok and run.report().is_file()
+
+
+def test_cli_and_api_give_identical_results(trained, tmp_path):
+    path = tmp_path / "config.yaml"
+    plain = json.loads(json.dumps(trained["raw"], default=str))  # the same config as a YAML file
+    plain["output_dir"] = str(tmp_path / "runs_cli")
+    path.write_text(yaml.safe_dump(plain), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", str(path), "--set", "training.seed=7"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (cli_run,) = (p for p in (tmp_path / "runs_cli").iterdir() if (p / "run.json").is_file())
+    api_run = trained["run"]
+    cli_metrics = json.loads((cli_run / "metrics.json").read_text())
+    assert cli_metrics["validation"] == api_run.metrics["validation"]
+    cli_losses = [
+        json.loads(line)["loss"] for line in (cli_run / "history.jsonl").read_text().splitlines() if '"train"' in line
+    ]
+    assert cli_losses == api_run.history[api_run.history["kind"] == "train"]["loss"].tolist()
+    out = tmp_path / "cli_pred.csv"
+    result = CliRunner().invoke(app, ["predict", str(cli_run), "-i", str(trained["data"]["test"]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["prediction"].tolist() == api_run.predict(trained["data"]["test"])["prediction"].tolist()
+
+
+def test_errors_raise_with_the_cli_message(tmp_path):
+    bad = {
+        "name": "x",
+        "task": {"type": "classification"},
+        "data": {"train_file": "t.csv"},
+        "model": {"name_or_path": "m"},
+        "training": {"learnig_rate": 1},
+    }
+    with pytest.raises(tunelab.ConfigError) as info:
+        tunelab.load_config(bad, source_name="params")
+    assert info.value.message == "params: training.learnig_rate: unknown key; did you mean training.learning_rate?"
+    assert info.value.hint == "`tunelab schema` lists every key"
+    with pytest.raises(tunelab.RunDirError, match="run directory not found"):
+        tunelab.Run.open(tmp_path / "nope")
+    with pytest.raises(tunelab.ConfigError, match="expected KEY=VALUE"):
+        tunelab.load_config(bad, ["training"])
+
+
+def test_dataframe_input_is_validated_like_a_file(trained):
+    with pytest.raises(tunelab.DataError) as info:
+        trained["run"].predict(pd.DataFrame({"id": ["a", "b"], "text": ["fine", None]}))
+    assert info.value.message.startswith("<DataFrame>:2:text")
+    with pytest.raises(tunelab.DataError, match="label"):
+        trained["run"].evaluate(pd.DataFrame({"id": ["a"], "text": ["where is my parcel"]}))
