@@ -1,0 +1,1 @@
+"""Optional integrations with other tools, each over the public API (`tunelab.api`) only."""
