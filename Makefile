@@ -7,12 +7,12 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench examples clean
+.PHONY: venv demo test test-fast bench examples docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch on the same pip line as everything else, pinned: an unpinned torch pulls a CUDA build.
-	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_INDEX) "$(TORCH)" -r requirements.txt -e ".[test,demo]"
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_INDEX) "$(TORCH)" -r requirements.txt -e ".[test,demo,kedro,docs]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,6 +27,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
+# The API reference from the docstrings (pdoc) into docs/api/; tests/test_api_docs.py builds it in CI too.
+docs: $(STAMP)
+	$(PY) scripts/build_api_docs.py docs/api
+
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
@@ -37,4 +41,4 @@ examples: $(STAMP)
 	$(PY) scripts/make_tiny_models.py
 
 clean:
-	rm -rf runs mlruns mlflow.db .tunelab_cache examples/data/generated
+	rm -rf runs mlruns mlflow.db .tunelab_cache examples/data/generated docs/api examples/kedro/data examples/kedro/mlruns

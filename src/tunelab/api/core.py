@@ -198,7 +198,7 @@ def schema() -> dict[str, Any]:
     return json_schema()
 
 
-def bench(
+def benchmark(
     cfg: ConfigLike,
     overrides: Overrides = None,
     *,
