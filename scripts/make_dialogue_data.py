@@ -34,24 +34,38 @@ ACTIVITIES = [
 OPENERS = ["안녕하세요", "저기요", "혹시 시간 있어요?", "오랜만이에요", "잠깐 얘기할 수 있어요?"]
 ACCEPTS = ["좋아요", "네 그렇게 해요", "괜찮아요", "완전 좋아요", "그래요"]
 
+# Messages are built from templates and slots so that every instruction is unique: an example set
+# whose validation rows repeat training rows would score memorisation, not classification.
 SPAM = [
-    "축하합니다! 100만원 당첨되셨습니다 지금 클릭하세요",
-    "무료 쿠폰 지급! 링크에서 바로 받으세요",
-    "대출 한도 조회 무료, 지금 신청하세요",
-    "WIN a free iPhone now, click the link",
-    "Limited offer: claim your prize today",
-    "고수익 보장 투자, 오늘만 가입 가능",
-    "URGENT: your account will be closed, verify here",
+    "축하합니다! {amount} 당첨되셨습니다 {hours}시간 안에 클릭하세요",
+    "무료 {item} 쿠폰 지급! 링크에서 {hours}시간 안에 받으세요",
+    "대출 한도 {amount} 무료 조회, 지금 신청하세요",
+    "WIN a free {item_en} now, only {hours} hours left, click the link",
+    "Limited offer: claim your {amount_en} prize today",
+    "고수익 보장 투자 {amount}, 오늘만 가입 가능",
+    "URGENT: your account will be closed in {hours} hours, verify here",
 ]
 HAM = [
-    "내일 회의는 오후 세 시에 시작합니다",
-    "배송이 아직 도착하지 않았어요 확인 부탁드립니다",
-    "저녁에 같이 밥 먹을래?",
-    "Can we move the meeting to Friday?",
-    "비밀번호를 잊어버렸어요 초기화해 주세요",
-    "사진 보내줘서 고마워",
-    "I will be late by ten minutes, sorry",
+    "{day} 회의는 {time}에 시작합니다",
+    "{item} 배송이 아직 도착하지 않았어요 확인 부탁드립니다",
+    "{day} {time}에 같이 밥 먹을래?",
+    "Can we move the meeting to {day_en}?",
+    "{name}님, 비밀번호를 잊어버렸어요 초기화해 주세요",
+    "{item} 사진 보내줘서 고마워",
+    "I will be late by {hours} minutes, sorry {name_en}",
 ]
+SLOTS = {
+    "amount": ["100만원", "50만원", "300만원", "1,000만원", "20만원"],
+    "amount_en": ["$100", "$500", "$1,000", "$50", "$250"],
+    "hours": ["2", "3", "12", "24", "48"],
+    "item": ["커피", "치킨", "영화", "주유", "편의점", "책"],
+    "item_en": ["iPhone", "laptop", "gift card", "TV", "trip"],
+    "day": DAYS,
+    "time": TIMES,
+    "day_en": ["Monday", "Tuesday", "Friday", "Saturday", "next week"],
+    "name": NAMES[:8],
+    "name_en": ["Tom", "Anna", "team", "everyone"],
+}
 
 
 def dialogue_row(rng: random.Random, i: int) -> dict[str, str]:
@@ -68,11 +82,16 @@ def dialogue_row(rng: random.Random, i: int) -> dict[str, str]:
     return {"id": f"d{i:04d}", "dialogue": "\n".join(turns), "summary": summary}
 
 
-def sft_row(rng: random.Random, i: int) -> dict[str, str]:
-    spam = rng.random() < 0.5
-    msg = rng.choice(SPAM if spam else HAM)
-    if rng.random() < 0.3:
-        msg = f"{msg} {rng.choice(['!!', '~', ' ^^', ''])}".strip()
+def sft_row(rng: random.Random, i: int, seen: set[str]) -> dict[str, str]:
+    """One message, never the same text as an earlier row (`seen` holds the messages so far)."""
+    while True:
+        spam = rng.random() < 0.5
+        msg = rng.choice(SPAM if spam else HAM).format(**{k: rng.choice(v) for k, v in SLOTS.items()})
+        if rng.random() < 0.3:
+            msg = f"{msg} {rng.choice(['!!', '~', '^^'])}"
+        if msg not in seen:
+            seen.add(msg)
+            break
     return {
         "id": f"s{i:04d}",
         "instruction": f"다음 메시지가 스팸이면 spam, 아니면 ham으로 답하세요.\n메시지: {msg}",
@@ -96,7 +115,8 @@ def main(out: Path, rows: int = 300, test_rows: int = 40, seed: int = 0) -> None
     write_csv(out / "dialogue_train.csv", dialogues[:rows], ["id", "dialogue", "summary"])
     write_csv(out / "dialogue_test.csv", dialogues[rows:], ["id", "dialogue"])
     write_csv(out / "dialogue_test_labeled.csv", dialogues[rows:], ["id", "dialogue", "summary"])
-    sft = [sft_row(rng, i) for i in range(rows + test_rows)]
+    seen: set[str] = set()
+    sft = [sft_row(rng, i, seen) for i in range(rows + test_rows)]
     write_csv(out / "sft_spam_train.csv", sft[:rows], ["id", "instruction", "response"])
     write_csv(out / "sft_spam_test.csv", sft[rows:], ["id", "instruction", "response"])
     print(f"wrote {rows}+{test_rows} dialogue and sft rows to {out}")

@@ -106,9 +106,19 @@ def test_bart_summarization_train_predict_rouge(tmp_path):
     sub = pd.read_csv(out, keep_default_na=False)  # a 4-step model may well produce empty summaries
     assert list(sub.columns) == ["id", "summary"]
     assert sub["id"].tolist() == pd.read_csv(files["test"])["id"].tolist()
-    # the same model predicted the test file at the end of training: identical outputs
-    at_train = {r["id"]: r["summary"] for r in read_jsonl(run / "predictions" / "test.jsonl")}
+    # the same model predicted the test file at the end of training: identical outputs. The run's
+    # own files use fixed names (id, prediction, reference) whatever the submission's names are.
+    at_train = {r["id"]: r["prediction"] for r in read_jsonl(run / "predictions" / "test.jsonl")}
     assert sub.set_index("id")["summary"].to_dict() == at_train
+    assert "test" not in metrics  # an unlabelled test file is predicted, not scored
+    assert_report_works(run)
+
+
+def assert_report_works(run: Path) -> None:
+    """`tunelab report` reads the run's predictions (it failed on every non-classification run)."""
+    invoke("report", str(run))
+    text = (run / "report.md").read_text(encoding="utf-8")
+    assert "## Metrics" in text and (run / "report.html").is_file()
 
 
 def test_causal_lora_chat_template_summarization(tmp_path):
@@ -129,8 +139,9 @@ def test_causal_lora_chat_template_summarization(tmp_path):
     out = tmp_path / "submission.jsonl"
     invoke("predict", str(run), "--input", str(files["test"]), "--output", str(out))
     rows = read_jsonl(out)
-    at_train = {r["id"]: r["summary"] for r in read_jsonl(run / "predictions" / "test.jsonl")}
+    at_train = {r["id"]: r["prediction"] for r in read_jsonl(run / "predictions" / "test.jsonl")}
     assert {r["id"]: r["summary"] for r in rows} == at_train  # reloaded adapters predict identically
+    assert_report_works(run)
     merged = tmp_path / "merged"
     invoke("export", str(run), "--output", str(merged), "--merge")
     assert (merged / "model.safetensors").is_file() and (merged / "tokenizer.json").is_file()
@@ -146,11 +157,21 @@ def test_sft_instruction_classification_always_returns_a_label(tmp_path):
         {"type": "sft", "label_set": ["spam", "ham"], "prompt_template": "spam or ham?\n{instruction}\nAnswer:"},
         model={"lora": {"enabled": True, "r": 4, "target_modules": "all-linear"}},
         inference={"prediction_column": "label", "generation": {"max_new_tokens": 3}},
+        data={"test_file": str(files["labelled"])},  # labelled: scored into metrics.json `test`
     )
     invoke("train", str(config))
     run = only_run(tmp_path)
-    val = json.loads((run / "metrics.json").read_text())["validation"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    val = metrics["validation"]
     assert 0.0 <= val["accuracy"] <= 1.0 and "macro_f1" in val
+    # prediction_column `label` equals the gold column's name: the prediction must survive
+    rows = read_jsonl(run / "predictions" / "validation.jsonl")
+    assert rows and all(set(r) >= {"id", "prediction", "label"} for r in rows)
+    assert all(r["prediction"] in {"spam", "ham"} for r in rows)
+    assert metrics["test"]["num_samples"] == 4 and "macro_f1" in metrics["test"]
+    test_rows = read_jsonl(run / "predictions" / "test.jsonl")
+    assert [r["label"] for r in test_rows] == pd.read_csv(files["labelled"])["response"].tolist()
+    assert_report_works(run)
     out = tmp_path / "labels.csv"
     invoke("predict", str(run), "--input", str(files["test"]), "--output", str(out))
     sub = pd.read_csv(out)

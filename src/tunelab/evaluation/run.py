@@ -31,7 +31,7 @@ def write_evaluation(
 ) -> Path:
     """metrics.json, confusion matrix and predictions.jsonl under evaluations/<name>/; prints the table."""
     from tunelab.data.roles import target_columns
-    from tunelab.inference.predict import prediction_frame, write_frame
+    from tunelab.inference.predict import run_predictions_frame, write_frame
     from tunelab.runs import confine
     from tunelab.training.finish import save_report_files
 
@@ -40,9 +40,7 @@ def write_evaluation(
     atomic_write_json(out_dir / "metrics.json", {"input": source, **report})
     save_report_files(report, out_dir, "validation")
     gold = frame[target_columns(cfg.task)[0]].tolist()
-    write_frame(
-        prediction_frame(prediction, cfg.inference.id_column, with_probs=True, gold=gold), out_dir / "predictions.jsonl"
-    )
+    write_frame(run_predictions_frame(prediction, cfg, gold), out_dir / "predictions.jsonl")
     print_report(report, out_dir, getattr(task, "primary_metric", None))
     return out_dir
 

@@ -62,10 +62,26 @@ def load_split(run_dir: str | Path, split: str, label_names: list[str] | None = 
         return None
     if label_names is None:
         label_names = _manifest_labels(run_dir)
-    return read_preds(path, label_names)
+    return read_preds(path, label_names, _configured_prediction_column(run_dir))
 
 
-def read_preds(path: Path, label_names: list[str] | None = None) -> SplitPreds:
+def _configured_prediction_column(run_dir: Path) -> str | None:
+    """The run's `inference.prediction_column`: runs written before the fixed `prediction` name
+    (and hand-made files) carry the prediction under that name."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    name = ((raw or {}).get("inference") or {}).get("prediction_column") if isinstance(raw, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def read_preds(path: Path, label_names: list[str] | None = None, prediction_column: str | None = None) -> SplitPreds:
     import pandas as pd
 
     try:
@@ -77,17 +93,25 @@ def read_preds(path: Path, label_names: list[str] | None = None) -> SplitPreds:
             frame = pd.read_csv(path, keep_default_na=False)
     except (ValueError, OSError) as exc:
         raise RunDirError(f"{path}: unreadable predictions file ({exc})", hint="re-run predict for this run") from None
-    if "prediction" not in frame.columns:
-        raise RunDirError(
-            f"{path}: no 'prediction' column (columns: {', '.join(map(str, frame.columns))})",
-            hint="predictions files need id and prediction columns",
-        )
+    pred_col = _prediction_column(frame, path, prediction_column)
     ids = frame["id"].tolist() if "id" in frame.columns else list(range(len(frame)))
-    gold_col = next((c for c in GOLD_COLUMNS if c in frame.columns), None)
+    gold_col = next((c for c in GOLD_COLUMNS if c in frame.columns and c != pred_col), None)
     gold = [_norm(v) for v in frame[gold_col].tolist()] if gold_col else None
     probs, names = _probs(frame, path, label_names)
     return SplitPreds(
-        ids=ids, predictions=[_norm(v) for v in frame["prediction"].tolist()], gold=gold, probs=probs, label_names=names
+        ids=ids, predictions=[_norm(v) for v in frame[pred_col].tolist()], gold=gold, probs=probs, label_names=names
+    )
+
+
+def _prediction_column(frame: Any, path: Path, configured: str | None) -> str:
+    if "prediction" in frame.columns:
+        return "prediction"
+    if configured and configured in frame.columns:
+        return configured
+    wanted = "'prediction'" + (f" or {configured!r} (inference.prediction_column)" if configured else "")
+    raise RunDirError(
+        f"{path}: no {wanted} column (columns: {', '.join(map(str, frame.columns))})",
+        hint="predictions files need id and prediction columns; re-run `tunelab predict` for this run",
     )
 
 

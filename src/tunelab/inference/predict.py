@@ -7,6 +7,7 @@ order, atomically: CSV by default, JSONL for `.jsonl`, TSV for `.tsv`, Parquet f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from tunelab.tasks.base import Prediction
 
 WRITERS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+# Column names of a run's own prediction files (see run_predictions_frame).
+ID, PREDICTION, GOLD_LABEL, GOLD_TEXT = "id", "prediction", "label", "reference"
 
 
 def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] | None = None) -> Path:
@@ -38,7 +41,7 @@ def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] |
     else:
         prediction = task.predict(model, tokenizer, frame, cfg, plan)
     out = prediction_frame(prediction, cfg.inference.id_column, with_probs=output.suffix.lower() in (".jsonl", ".json"))
-    write_frame(out, output)
+    write_frame(submission_columns(out, cfg), output)
     console.print(f"wrote {len(out)} predictions to {output}")
     return output
 
@@ -131,6 +134,45 @@ def prediction_frame(
     if with_probs and probs is not None:
         data["probs"] = [[round(float(p), 6) for p in row] for row in probs]
     return pd.DataFrame(data)
+
+
+def submission_columns(frame: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """A user's file names the predicted value `inference.prediction_column`, whatever the task.
+
+    Classification predicts into `prediction` (with its top-k columns); renaming here means the
+    configured name is honoured for every task rather than only for the generative ones.
+    """
+    name = cfg.inference.prediction_column
+    if PREDICTION in frame.columns and name not in frame.columns:
+        return frame.rename(columns={PREDICTION: name})
+    return frame
+
+
+def run_predictions_frame(
+    prediction: Prediction, cfg: Config, gold: list[Any] | None = None, with_probs: bool = True
+) -> pd.DataFrame:
+    """A run's own predictions file (`predictions/<split>.jsonl`, evaluations): fixed column names.
+
+    `id`, `prediction`, the task's other columns (top-k ...), the gold answer as `label` (a class:
+    classification, sft with a label set) or `reference` (text), and `probs`. Fixed because the
+    configured id/prediction names are free-form submission names: `tunelab report` and the
+    ensembles must find the columns, and a prediction column configured as `label` must never be
+    overwritten by the gold `label` of the same row.
+    """
+    columns = dict(prediction.columns)
+    configured = cfg.inference.prediction_column
+    if configured != PREDICTION and configured in columns:
+        columns = {PREDICTION if k == configured else k: v for k, v in columns.items()}
+    frame = prediction_frame(dataclasses.replace(prediction, columns=columns), ID, with_probs=with_probs)
+    if gold is not None:
+        frame.insert(min(2, len(frame.columns)), gold_column_name(cfg), list(gold))
+    return frame
+
+
+def gold_column_name(cfg: Config) -> str:
+    """`label` when the answer is a class, `reference` when it is free text."""
+    is_class = cfg.task.type == "classification" or (cfg.task.type == "sft" and bool(cfg.task.label_set))
+    return GOLD_LABEL if is_class else GOLD_TEXT
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:

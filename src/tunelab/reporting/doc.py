@@ -73,5 +73,20 @@ def cell(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 100 else f"{v:,.1f}"
+        return number(v)
     return str(v)
+
+
+def number(v: float) -> str:
+    """A float written by its size, not one fixed precision: a learning rate 1.5e-4 stays 1.5e-4
+    (not 0.0001), a whole length 17.0 reads 17, a score keeps 4 decimals, a rate over 100 one."""
+    if v != v or v in (float("inf"), float("-inf")):
+        return str(v)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) < 1e-3:
+        mantissa, exponent = f"{v:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    if abs(v) < 100:
+        return f"{v:.4f}".rstrip("0").rstrip(".")
+    return f"{v:,.1f}"

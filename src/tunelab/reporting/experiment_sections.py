@@ -8,7 +8,7 @@ from typing import Any
 from tunelab.experiments.summary import summary_rows
 from tunelab.reporting import charts
 from tunelab.reporting.collect import collect_run, read_json
-from tunelab.reporting.doc import Pre, Section, Table, Text, image
+from tunelab.reporting.doc import Pre, Section, Table, Text, image, number
 
 
 def overview_section(exp_dir: Path, experiment: dict[str, Any], rows: list[dict[str, Any]]) -> Section:
@@ -145,7 +145,7 @@ def kfold_section(experiment: dict[str, Any]) -> Section:
                 r.get("status"),
                 r.get("folds_ok"),
                 r.get("oof_rows"),
-                ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if isinstance(v, float)),
+                ", ".join(f"{k}={number(v)}" for k, v in scores.items() if isinstance(v, float)),
                 r.get("test_file"),
             ]
         )

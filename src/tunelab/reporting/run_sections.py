@@ -7,7 +7,7 @@ from typing import Any
 
 from tunelab.reporting import charts
 from tunelab.reporting.collect import LENGTHS_FILE, RunSummary, read_json
-from tunelab.reporting.doc import Pre, Section, Table, Text, image
+from tunelab.reporting.doc import Pre, Section, Table, Text, image, number
 
 EXAMPLES = 3
 
@@ -166,7 +166,9 @@ def metrics_section(run: RunSummary) -> Section:
     if scores:
         sec.add(
             Text(
-                f"Primary metric {run.primary_metric}: {run.primary_value:.4f}" if run.primary_value is not None else ""
+                f"Primary metric {run.primary_metric}: {number(run.primary_value)}"
+                if run.primary_value is not None
+                else ""
             )
         )
         sec.add(Table(["metric", "value"], [[k, v] for k, v in sorted(scores.items())], caption="validation"))
@@ -193,8 +195,8 @@ def examples_section(run: RunSummary) -> Section:
     from tunelab.experiments.predictions import load_split
 
     sec = Section("Best and worst examples")
-    if run.task == "classification":
-        return sec
+    if run.task == "classification" or (run.config.get("task") or {}).get("label_set"):
+        return sec  # answers are classes (sft with a label set too): the confusion matrix tells more
     preds = load_split(run.path, "validation")
     if preds is None or preds.gold is None or not preds:
         return sec

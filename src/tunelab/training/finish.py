@@ -48,7 +48,11 @@ def finish_run(
         atomic_write_json(run_dir / runs.METRICS, metrics)
     save_final_model(trainer, prepared.tokenizer, task, run_dir)
     if splits.test is not None and len(splits.test):
-        predict_split(cfg, plan, task, model, prepared.tokenizer, splits.test, run_dir, "test")
+        test_scores = predict_test(cfg, plan, task, model, prepared.tokenizer, splits.test, run_dir)
+        if test_scores is not None:
+            metrics["test"] = test_scores
+            if trainer.is_world_process_zero():
+                atomic_write_json(run_dir / runs.METRICS, metrics)
     if trainer.is_world_process_zero():
         _record(run_dir, cfg, train_metrics)
         _track(tracker, run_dir, metrics)
@@ -66,6 +70,38 @@ def evaluate_frame(
     if is_main_process():
         save_report_files(report, run_dir, split)
     return report
+
+
+def predict_test(
+    cfg: Config, plan: RuntimePlan, task: Any, model: Any, tokenizer: Any, frame: Any, run_dir: Path
+) -> dict[str, Any] | None:
+    """Predict data.test_file; score it too when every row has its answer (a labelled test file)."""
+    if not is_labelled(cfg, frame):
+        predict_split(cfg, plan, task, model, tokenizer, frame, run_dir, "test")
+        return None
+    from tunelab.errors import TunelabError
+
+    try:
+        return _scalars(evaluate_frame(cfg, plan, task, model, tokenizer, frame, run_dir, "test"))
+    except TunelabError as exc:
+        # The model is saved by now: a test label the run cannot score costs the score, not the run.
+        from tunelab import ui
+
+        ui.warn(f"{cfg.data.test_file}: test predictions written but not scored: {exc}")
+        return None
+
+
+def is_labelled(cfg: Config, frame: Any) -> bool:
+    """Every answer column present and filled in every row (a partly labelled file is not scored)."""
+    from tunelab.data.roles import target_columns
+
+    for col in target_columns(cfg.task):
+        if col not in frame.columns:
+            return False
+        values = frame[col]
+        if values.isna().any() or values.astype(str).str.strip().eq("").any():
+            return False
+    return True
 
 
 def save_report_files(report: dict[str, Any], out_dir: Path, split: str) -> list[Path]:
@@ -92,7 +128,7 @@ def predict_split(
 ) -> Any:
     """Task predictions for a frame, written to predictions/<split>.jsonl (ids, columns, gold, probs)."""
     from tunelab.data.roles import target_columns
-    from tunelab.inference.predict import prediction_frame, write_frame
+    from tunelab.inference.predict import run_predictions_frame, write_frame
     from tunelab.training.distributed import is_main_process
 
     prediction = task.predict(model, tokenizer, frame, cfg, plan)
@@ -100,9 +136,7 @@ def predict_split(
         return prediction  # every process predicts alike (DDP); the main process writes
     gold_col = target_columns(cfg.task)[0]
     gold = frame[gold_col].tolist() if with_gold and gold_col in frame.columns else None
-    out = prediction_frame(prediction, cfg.inference.id_column, with_probs=True, gold=gold)
-    if gold is not None and cfg.task.type != "classification":
-        out = out.rename(columns={"label": "reference"})  # H6's contract: `reference` for text targets
+    out = run_predictions_frame(prediction, cfg, gold)
     write_frame(out, run_dir / runs.PREDICTIONS / f"{split}.jsonl")
     return prediction
 
@@ -162,7 +196,7 @@ def _record(run_dir: Path, cfg: Config, train_metrics: dict[str, Any]) -> None:
 
 
 def _track(tracker: Any, run_dir: Path, metrics: dict[str, Any]) -> None:
-    final = {f"final_{split}_{k}": v for split in ("validation",) for k, v in metrics.get(split, {}).items()}
+    final = {f"final_{split}_{k}": v for split in ("validation", "test") for k, v in metrics.get(split, {}).items()}
     if final:
         tracker.log_metrics(final)
     for name in (
