@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
-from tunelab.evaluation.rouge import KiwiTokenizer, hangul_share, resolve_tokenizer_name, rouge, sample_scores
+from tunelab.evaluation import rouge as rouge_mod
+from tunelab.evaluation.rouge import KiwiTokenizer, resolve_tokenizer_name, rouge, sample_scores
 
 EN_PRED = ["the cat sat on the mat", "a quick brown fox jumped", "nothing in common here"]
 EN_REF = ["the cat was sitting on the mat", "the quick brown fox jumps over the dog", "totally different words"]
@@ -25,7 +26,6 @@ def test_english_default_equals_rouge_score_exactly():
 def test_auto_picks_default_for_english_and_kiwi_for_korean():
     assert resolve_tokenizer_name("auto", EN_REF) == "default"
     assert resolve_tokenizer_name("auto", ["두 사람이 저녁 약속을 정했다"]) == "kiwi"
-    assert hangul_share(["abc 가나"]) == pytest.approx(2 / 5)
 
 
 @pytest.mark.parametrize("tok", ["kiwi", "whitespace", "char", "auto"])
@@ -100,3 +100,76 @@ def test_empty_prediction_scores_zero_and_missing_reference_is_an_error():
     assert rouge([""], ["무엇이든"], tokenizer="kiwi")["rouge1"] == 0.0
     with pytest.raises(DataError, match="row 0"):
         rouge(["a"], [[]], tokenizer="whitespace")
+
+
+# DialogSum-style Korean summaries: speaker tags and English terms make Hangul a minority of the
+# letters, which is exactly where a "mostly Hangul" rule used to pick rouge_score's tokenizer and
+# score the tags and English words alone.
+TAGGED_REFS = [
+    "#Person1#은 #Person2#에게 LoRA fine-tuning 결과를 설명한다.",
+    "#Person2#는 GPU memory 부족으로 batch size를 줄였다.",
+    "#Person1#과 #Person2#는 Qwen3 model을 비교한다.",
+]
+TAGGED_PREDS = [
+    "#Person1#은 #Person2#에게 LoRA 결과를 말한다.",
+    "#Person2#는 GPU memory 때문에 batch size를 늘렸다.",
+    "#Person1#과 #Person2#는 model을 고른다.",
+]
+MIXED_REFS = ["LoRA로 GPU 메모리를 줄였다", "Transformer encoder와 decoder를 비교했다"]
+MIXED_PREDS = ["LoRA로 GPU 사용량을 줄였다", "Transformer encoder와 decoder를 설명했다"]
+
+
+@pytest.mark.parametrize("preds,refs", [(TAGGED_PREDS, TAGGED_REFS), (MIXED_PREDS, MIXED_REFS)])
+def test_auto_scores_tagged_and_mixed_korean_like_the_korean_tokenizer(preds, refs):
+    auto = rouge(preds, refs, tokenizer="auto")
+    kiwi = rouge(preds, refs, tokenizer="kiwi")
+    assert auto["rouge_tokenizer"] == "kiwi"
+    assert {k: auto[k] for k in ("rouge1", "rouge2", "rougeL")} == {k: kiwi[k] for k in ("rouge1", "rouge2", "rougeL")}
+    # what the old "mostly Hangul" rule gave: rouge_score's tokenizer, Korean deleted, another score
+    assert rouge(preds, refs, tokenizer="default")["rouge1"] != pytest.approx(kiwi["rouge1"])
+
+
+def test_auto_keeps_every_script():
+    assert resolve_tokenizer_name("auto", ["the cat sat"]) == "default"  # ASCII only: reference ROUGE
+    assert resolve_tokenizer_name("auto", ["#Person1#: hi 네"]) == "kiwi"  # one Hangul word is enough
+    assert resolve_tokenizer_name("auto", ["un café crème"]) == "kiwi"  # rouge_score would drop é
+    assert KiwiTokenizer().tokenize("Привет мир, café 你好") == ["привет", "мир", "café", "你好"]
+
+
+def test_speaker_tags_are_one_token_and_the_particle_after_them_is_split():
+    tokens = KiwiTokenizer().tokenize("#Person1#은 #Person2#에게 #PhoneNumber#로 연락한다")
+    assert tokens[:6] == ["#person1#", "은", "#person2#", "에게", "#phonenumber#", "로"]
+    assert KiwiTokenizer().tokenize("#Person1#: 안녕") == ["#person1#", "안녕"]
+    assert KiwiTokenizer().tokenize("#Person1#abc") == ["#person1#", "abc"]  # no merge with Latin
+    # Different speakers: the tags must not match each other through a shared "#", "person", "#".
+    pred, ref = "#Person2#는 사과를 샀다", "#Person1#은 사과를 샀다"
+    assert KiwiTokenizer().tokenize(ref) == ["#person1#", "은", "사과", "를", "사", "었", "다"]
+    got = rouge([pred], [ref], tokenizer="kiwi")
+    assert got["rouge1"] == pytest.approx(5 / 7)  # 사과 를 사 었 다 of 7 tokens each side
+    assert got["rouge2"] == pytest.approx(4 / 6)  # (사과,를) (를,사) (사,었) (었,다) of 6 bigrams
+
+
+def test_korean_tokenizer_numbers_punctuation_and_english():
+    tok = KiwiTokenizer().tokenize
+    assert tok("3.5GB 줄였다") == ["3.5", "gb", "줄이", "었", "다"]  # a number is one token
+    assert tok("10:30에 2024년") == ["10:30", "에", "2024", "년"]
+    assert tok("좋다. 정말! (진짜), 50%") == ["좋", "다", "정말", "진짜", "50"]  # punctuation dropped
+    assert tok("LoRA로 GPU를") == ["lora", "로", "gpu", "를"]  # English: whole words, lowercased
+    assert tok("GPT-4o") == ["gpt", "4", "o"]
+    # punctuation never counts as a match: only the full stops are shared here
+    assert rouge(["사과."], ["바나나."], tokenizer="kiwi")["rouge1"] == 0.0
+
+
+def test_a_tokenizer_that_drops_letters_warns_once_with_the_share_and_the_fix(monkeypatch, capsys):
+    monkeypatch.setattr(rouge_mod, "_warned", set())
+    rouge(TAGGED_PREDS, TAGGED_REFS, tokenizer="default")
+    err = capsys.readouterr().err
+    assert "'default' drops" in err and "% of the letters" in err and "tokenizer: auto" in err
+    share = rouge_mod.lost_letter_share("default", TAGGED_REFS)
+    assert 0.1 < share < 0.9 and f"{share:.0%}" in err
+    rouge(TAGGED_PREDS, TAGGED_REFS, tokenizer="default")
+    assert "drops" not in capsys.readouterr().err  # once per process
+    rouge(TAGGED_PREDS, TAGGED_REFS, tokenizer="auto")
+    rouge(EN_PRED, EN_REF, tokenizer="default")
+    assert "drops" not in capsys.readouterr().err  # nothing lost: no warning
+    assert rouge_mod.lost_letter_share("kiwi", TAGGED_REFS) == 0.0
