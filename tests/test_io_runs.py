@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
+from tunelab import io as io_mod
 from tunelab import runs
 from tunelab.config import validate_config
 from tunelab.errors import RunDirError
-from tunelab.io import atomic_dir, atomic_path, atomic_write_json, read_jsonl
+from tunelab.io import atomic_dir, atomic_path, atomic_write_json, read_jsonl, replace_dir
 
 
 def test_atomic_write_leaves_nothing_on_error(tmp_path):
@@ -87,3 +90,64 @@ def test_confine_refuses_escape(tmp_path):
         runs.confine(tmp_path / "r", "../../etc/passwd")
     with pytest.raises(RunDirError, match="escapes"):
         runs.confine(tmp_path / "r", "/etc/passwd")
+
+
+@pytest.mark.parametrize(
+    "umask,file_mode,dir_mode", [(0o022, 0o644, 0o755), (0o002, 0o664, 0o775), (0o077, 0o600, 0o700)]
+)
+def test_outputs_respect_the_umask(tmp_path, umask, file_mode, dir_mode):
+    # mkstemp/mkdtemp create 0600/0700 whatever the umask: a run dir shared with a team was unreadable.
+    old = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "metrics.json", {"a": 1})
+        with atomic_dir(tmp_path / "model") as d:
+            (d / "w").write_text("v1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == dir_mode
+
+
+def _dir(path, text):
+    path.mkdir()
+    (path / "w").write_text(text)
+    return path
+
+
+def test_replace_dir_swaps_in_one_step_where_the_os_can(tmp_path, monkeypatch):
+    if not io_mod._exchange(_dir(tmp_path / "a", "a"), _dir(tmp_path / "b", "b")):
+        pytest.skip("no renameat2(RENAME_EXCHANGE) here")
+    target, staged = _dir(tmp_path / "model", "v1"), _dir(tmp_path / "staged", "v2")
+
+    def no_two_step(*_a):  # the two-rename fallback has a moment with no model/
+        raise AssertionError("os.replace used: the swap was not atomic")
+
+    monkeypatch.setattr(io_mod.os, "replace", no_two_step)
+    replace_dir(staged, target)
+    assert (target / "w").read_text() == "v2" and not staged.exists()
+    assert not (tmp_path / ".model.old").exists()
+
+
+def test_a_crash_mid_fallback_swap_keeps_the_old_dir_and_the_next_start_restores_it(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    target, staged = _dir(run / runs.MODEL, "v1"), _dir(tmp_path / "staged", "v2")
+    monkeypatch.setattr(io_mod, "_exchange", lambda a, b: False)  # a filesystem without the swap
+    real_replace, calls = io_mod.os.replace, []
+
+    def crash_on_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed between the two renames")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(io_mod.os, "replace", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        replace_dir(staged, target)
+    monkeypatch.setattr(io_mod.os, "replace", real_replace)
+    assert not target.exists() and (run / ".model.old" / "w").read_text() == "v1"
+    assert (runs.final_model_dir(run) / "w").read_text() == "v1"  # recovered on the next start
+    # and the next save does not delete the only copy before its own swap
+    staged2 = _dir(tmp_path / "staged2", "v3")
+    replace_dir(staged2, target)
+    assert (target / "w").read_text() == "v3" and not (run / ".model.old").exists()

@@ -8,10 +8,13 @@ atomic on POSIX within one filesystem).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +43,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: a shared run dir must stay readable
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -69,18 +73,79 @@ def atomic_write_json(target: str | os.PathLike[str], obj: Any, indent: int = 2)
     return atomic_write_text(target, text + "\n")
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where possible (os.umask can only set it, and
+    setting it briefly would let another thread create a world-writable file meanwhile)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _old_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def recover_dir(target: Path) -> bool:
+    """Put back a directory that a crash left moved aside by `replace_dir` (True if it did).
+
+    The fallback swap renames `target` to `.target.old` before renaming the new one in: a crash
+    between the two leaves the previous complete directory there, and this restores it.
+    """
+    old = _old_name(Path(target))
+    if old.is_dir() and not Path(target).exists():
+        os.replace(old, target)
+        _fsync_dir(Path(target).parent)
+        return True
+    return False
+
+
 def replace_dir(staged: Path, target: Path) -> None:
-    """Rename a complete `staged` directory to `target`, replacing an existing one. Directories
-    cannot be renamed over each other, so the old one is moved aside first and removed after."""
+    """Make the complete directory `staged` become `target`, replacing an existing one.
+
+    Linux swaps the two in one atomic `renameat2(RENAME_EXCHANGE)`, so there is never a moment
+    without a complete `target`. Elsewhere (or on a filesystem without it) the old one is renamed to
+    `.target.old` first and removed only once the new one is in place; `recover_dir` (run by every
+    later replace and by readers such as `runs.final_model_dir`) restores it after a crash between.
+    """
+    staged, target = Path(staged), Path(target)
+    recover_dir(target)
+    if target.exists() and _exchange(staged, target):
+        _fsync_dir(target.parent)
+        shutil.rmtree(staged, ignore_errors=True)  # now holds the previous content
+        return
     if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = _old_name(target)
+        shutil.rmtree(old, ignore_errors=True)  # a leftover of a finished swap: target is complete
         os.replace(target, old)
         os.replace(staged, target)
+        _fsync_dir(target.parent)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staged, target)
     _fsync_dir(target.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False when unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # glibc < 2.28 / another libc
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # filesystem or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 @contextlib.contextmanager
@@ -92,6 +157,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: teammates must be able to read it
     try:
         yield tmp
         for root, _dirs, files in os.walk(tmp):

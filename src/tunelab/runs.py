@@ -17,7 +17,7 @@ from tunelab import __version__
 from tunelab.config.loader import parse_yaml, validate_config
 from tunelab.config.schema import Config
 from tunelab.errors import ConfigError, RunDirError
-from tunelab.io import atomic_write_json, atomic_write_text
+from tunelab.io import atomic_write_json, atomic_write_text, recover_dir
 
 RUN_FORMAT = 1  # bump when the layout changes incompatibly
 
@@ -140,6 +140,7 @@ def load_run(run_dir: str | Path) -> Run:
 
 def final_model_dir(run_dir: Path) -> Path:
     model = run_dir / MODEL
+    recover_dir(model)  # a crash mid-swap left the previous complete model/ aside: put it back
     if not (model.is_dir() and any(model.iterdir())):
         raise RunDirError(
             f"{run_dir}: no trained model in {MODEL}/", hint="the run did not finish; `tunelab train CONFIG --resume`"
