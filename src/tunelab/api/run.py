@@ -91,7 +91,7 @@ class Run:
         label column is optional). With `output`, the frame is also written there atomically
         (CSV, TSV, JSONL or Parquet by suffix), as `tunelab predict` does.
         """
-        from tunelab.inference.predict import check_output_path, prediction_frame, write_frame
+        from tunelab.inference.predict import check_output_path, prediction_frame, submission_columns, write_frame
         from tunelab.ui import console
 
         if output is not None:
@@ -105,7 +105,7 @@ class Run:
         else:
             prediction = task.predict(model, tokenizer, frame, cfg, plan)
         with_probs = output is None or Path(output).suffix.lower() in (".jsonl", ".json")
-        out = prediction_frame(prediction, cfg.inference.id_column, with_probs=with_probs)
+        out = submission_columns(prediction_frame(prediction, cfg.inference.id_column, with_probs=with_probs), cfg)
         if output is not None:
             write_frame(out, Path(output))
             console(stderr=True).print(f"wrote {len(out)} predictions to {output}")
