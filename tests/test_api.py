@@ -191,3 +191,28 @@ def test_readme_python_example_runs_as_written(tmp_path):
     assert "training.learning_rat: unknown key; did you mean training.learning_rate?" in result.stdout
     (run_dir,) = (tmp_path / "runs" / "api").glob("*_intents-minilm")
     assert (run_dir / "report.html").is_file() and (run_dir / "evaluations/dataframe/metrics.json").is_file()
+
+
+def test_an_active_mlflow_run_is_reused_not_duplicated(trained, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # where the caller's run lives
+    raw = {**trained["raw"], "output_dir": str(tmp_path / "runs"), "tracking": {"experiment": "outer"}}
+    raw["training"] = {**raw["training"], "max_steps": 2, "eval_strategy": "no"}
+    with mlflow.start_run() as outer:  # a notebook's run, or the one kedro-mlflow opens
+        run = tunelab.train(raw, skip_doctor=True)
+        assert mlflow.active_run().info.run_id == outer.info.run_id  # still open: its owner ends it
+        assert MlflowClient(store).get_run(outer.info.run_id).info.status == "RUNNING"
+    client = MlflowClient(store)
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    assert [r.info.run_id for r in runs] == [outer.info.run_id]
+    assert run.info["mlflow_run_id"] == outer.info.run_id
+    assert runs[0].data.params["training.max_steps"] == "2" and "loss" in runs[0].data.metrics
+    # a config naming another store gets its own run there, even inside the caller's run
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with mlflow.start_run() as outer2:
+        own = tunelab.train({**raw, "tracking": {"uri": other, "experiment": "own"}}, skip_doctor=True)
+    assert own.info["mlflow_run_id"] != outer2.info.run_id
+    assert MlflowClient(other).get_run(own.info["mlflow_run_id"]).info.status == "FINISHED"

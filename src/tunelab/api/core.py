@@ -120,9 +120,9 @@ def validate(cfg: ConfigLike, overrides: Overrides = None, *, quiet: bool = Fals
     Prints the summary `tunelab validate` prints (unless `quiet`). Raises `DataError` naming the
     file, row and column of the first bad value.
     """
+    config, _ = _config_and_path(cfg, overrides)  # config errors first, before heavy imports
     from tunelab.data.prepare import validate_from_config
 
-    config, _ = _config_and_path(cfg, overrides)
     with _quiet(quiet):
         splits = validate_from_config(config)
     return DataSplits(
@@ -135,9 +135,9 @@ def prepare(cfg: ConfigLike, overrides: Overrides = None, *, quiet: bool = False
 
     Returns token-length statistics per split (rows, mean, p50, p90, p99, max, truncation_rate).
     """
+    config, _ = _config_and_path(cfg, overrides)
     from tunelab.data.prepare import prepare_from_config
 
-    config, _ = _config_and_path(cfg, overrides)
     with _quiet(quiet):
         prepared = prepare_from_config(config)
     return dict(prepared.stats)
@@ -151,10 +151,10 @@ def doctor(cfg: ConfigLike, overrides: Overrides = None, *, overfit: bool = Fals
     verdict, `findings.print()` the table `tunelab doctor` prints. `overfit=True` adds the
     one-batch overfit test. With `quiet=True` the stage lines go to stderr, nothing to stdout.
     """
+    config, _ = _config_and_path(cfg, overrides)
     from tunelab.api.findings import Findings
     from tunelab.diagnostics.doctor import diagnose
 
-    config, _ = _config_and_path(cfg, overrides)
     if quiet:  # stdout stays clean for a caller that prints a document there (`doctor --json`)
         with contextlib.redirect_stdout(sys.stderr):
             return Findings(diagnose(config, overfit=overfit, quiet=True))
@@ -177,10 +177,10 @@ def train(
     `PreflightError` on an error finding unless `skip_doctor`. When an MLflow run is active in
     this process (`mlflow.start_run()`, kedro-mlflow), metrics go to that run.
     """
+    config, config_path = _config_and_path(cfg, overrides)
     from tunelab.api.run import Run
     from tunelab.training.run import train_from_config
 
-    config, config_path = _config_and_path(cfg, overrides)
     path = train_from_config(
         config,
         resume=resume,
@@ -213,9 +213,9 @@ def benchmark(
     """
     from dataclasses import asdict
 
+    config, _ = _config_and_path(cfg, overrides)
     from tunelab.bench.harness import bench_command
 
-    config, _ = _config_and_path(cfg, overrides)
     names = strategies if strategies is None or isinstance(strategies, str) else ",".join(strategies)
     results = bench_command(config, steps=steps, strategies=names, out=Path(out) if out is not None else None)
     return [asdict(r) for r in results]
