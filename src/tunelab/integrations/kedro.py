@@ -126,11 +126,15 @@ def tokenize(train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str,
     return api.prepare(_config(params, train, validation))
 
 
-def doctor(train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
+def doctor(
+    train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str, Any], after: Any = None
+) -> dict[str, Any]:
     """Preflight checks on the real data and model; raises `PreflightError` on an error finding.
 
     Returns the findings document (`tunelab doctor --json`). `doctor.enabled: false` skips it.
+    `after` (the tokenize node's output) is taken only so that Kedro fills the cache first.
     """
+    del after
     cfg = _config(params, train, validation)
     if not cfg.doctor.enabled:
         return {"ok": True, "skipped": True, "findings": []}
@@ -145,12 +149,13 @@ def doctor(train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str, A
     return findings.to_json()
 
 
-def train(train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str, Any], preflight: Any = None) -> str:
+def train(train: pd.DataFrame, validation: pd.DataFrame, params: Mapping[str, Any], after: Any = None) -> str:
     """Train on the two splits; returns the run directory (a string, e.g. for a text dataset).
 
-    `preflight` is the doctor node's output, taken only so that Kedro runs the doctor first.
+    `after` (the doctor's findings, or the length statistics without a doctor node) is taken
+    only so that Kedro runs those nodes first; training runs its own preflight as usual.
     """
-    del preflight
+    del after
     return str(api.train(_config(params, train, validation)).path)
 
 
@@ -201,10 +206,11 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
         Node(split, [d["data"], d["params"]], [d["train"], d["validation"]], name="tunelab_split"),
         Node(tokenize, [d["train"], d["validation"], d["params"]], d["length_stats"], name="tunelab_tokenize"),
     ]
-    gate = [d["train"], d["validation"], d["params"]]
+    splits = [d["train"], d["validation"], d["params"]]
+    gate = [*splits, d["length_stats"]]  # the extra input orders the nodes: the cache is warm first
     if with_doctor:
         nodes.append(Node(doctor, gate, d["findings"], name="tunelab_doctor"))
-        gate = [*gate, d["findings"]]
+        gate = [*splits, d["findings"]]
     nodes.append(Node(train, gate, d["run_dir"], name="tunelab_train"))
     if d["test"] is not None:
         nodes.append(Node(evaluate, [d["run_dir"], d["test"]], d["metrics"], name="tunelab_evaluate"))
