@@ -216,3 +216,21 @@ def test_an_active_mlflow_run_is_reused_not_duplicated(trained, tmp_path, monkey
         own = tunelab.train({**raw, "tracking": {"uri": other, "experiment": "own"}}, skip_doctor=True)
     assert own.info["mlflow_run_id"] != outer2.info.run_id
     assert MlflowClient(other).get_run(own.info["mlflow_run_id"]).info.status == "FINISHED"
+
+
+def test_in_jupyter_the_console_keeps_the_notebook_width(monkeypatch):
+    """Off a terminal tunelab prints plain 200-column lines for log files, but a notebook is not a
+    log file: there rich's own Jupyter rendering (HTML, notebook width, live bars) must stay on."""
+    import rich.console
+
+    from tunelab import ui
+
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    ui._cached.cache_clear()
+    try:
+        for con in (ui.console(), ui.err(), ui.progress().console):
+            assert con.is_jupyter and con.width == rich.console.JUPYTER_DEFAULT_COLUMNS
+    finally:
+        monkeypatch.undo()
+        ui._cached.cache_clear()
+    assert not ui.console().is_jupyter

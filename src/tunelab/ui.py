@@ -32,6 +32,10 @@ def _make(file: IO[str] | None, stderr: bool) -> Console:
     # emoji=False: "train.csv:label:" must never turn into an emoji.
     # soft_wrap on a non-terminal: a log line with a long path stays one line.
     stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    if file is None and Console().is_jupyter:
+        # A notebook is no log file: rich renders HTML at the notebook's width there, and live
+        # progress bars through ipywidgets.
+        return Console(stderr=stderr, highlight=False, emoji=False)
     terminal = bool(getattr(stream, "isatty", lambda: False)())
     return Console(
         file=file,
