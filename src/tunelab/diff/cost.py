@@ -87,13 +87,15 @@ def padding(side: Side, other: Side | None) -> tuple[float | None, str]:
 
 
 def real_tokens_per_sample(side: Side, other: Side | None) -> float | None:
+    """Non-padding tokens per training sample: counted in training when both sides were trained
+    (consistent with the measured padding efficiency), else from the token lengths."""
+    last = next((r for r in reversed(side.records("train")) if number(r.get("tokens_seen"))), None)
+    if last and last.get("step") and comparable(side, other):
+        return float(last["tokens_seen"]) / (int(last["step"]) * effective_batch(side))
     lengths = train_lengths(side, other)
     limit = int(side.get("data.max_length") or 0)
     if lengths and limit:
         return mean(min(n, limit) for n in lengths)
-    last = next((r for r in reversed(side.records("train")) if number(r.get("tokens_seen"))), None)
-    if last and last.get("step"):
-        return float(last["tokens_seen"]) / (int(last["step"]) * effective_batch(side))
     return None
 
 

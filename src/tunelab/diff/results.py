@@ -113,7 +113,7 @@ def _lr(a: Side, b: Side) -> list[Explanation]:
             diffs.append((s, la, lb))
     if not diffs:
         return []
-    causes = [f"{k.split('.')[-1]} {a.get(k)} vs {b.get(k)}" for k in SCHEDULE_KEYS if a.get(k) != b.get(k)]
+    causes = [f"{k.split('.')[-1]} {_v(a.get(k))} vs {_v(b.get(k))}" for k in SCHEDULE_KEYS if a.get(k) != b.get(k)]
     shown = "; ".join(f"step {s}: {la:.3g} vs {lb:.3g}" for s, la, lb in diffs[:4])
     worst = max(abs(math.log(max(la, 1e-20) / max(lb, 1e-20))) for _, la, lb in diffs)
     return [
@@ -329,3 +329,8 @@ def _hyper(a: Side, b: Side, covered: set[str]) -> list[Explanation]:
             )
         )
     return out
+
+
+def _v(value: Any) -> Any:
+    """700.0 -> 700 in titles (pydantic floats for whole step counts)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -120,7 +120,7 @@ def _side_costs(side: Side, other: Side, dims: tuple[int, int, int] | None) -> d
             "why": lambda x, y: (
                 f"padding efficiency {x['shown']['padding_efficiency']:.2f} vs {y['shown']['padding_efficiency']:.2f}: "
                 f"{x['shown']['tokens']:.0f} vs {y['shown']['tokens']:.0f} tokens computed per sample"
-                + (" (attention grows with row length squared)" if dims else "")
+                + ("; attention cost grows with row length squared" if dims else "")
             ),
         }
     wait, wait_basis = cost.data_wait(side, other)
@@ -137,7 +137,7 @@ def _side_costs(side: Side, other: Side, dims: tuple[int, int, int] | None) -> d
         "mult": cost.precision_multiplier(side),
         "basis": "estimated",
         "shown": side.plan.get("precision") or side.get("runtime.precision"),
-        "why": lambda x, y: f"{x['shown']} vs {y['shown']} (16-bit autocast speed-up on this device class)",
+        "why": lambda x, y: "16-bit autocast speed-up for this device class, see docs/diff.md",
     }
     out["gradient_checkpointing"] = {
         "mult": cost.checkpointing_multiplier(side),
@@ -176,7 +176,8 @@ def _title(key: str, a: Side, b: Side) -> str:
         return ", ".join(parts) or "padding (same batching settings)"
     if key == "data_wait":
         diffs = [f"{k} {pair(a.plan.get(k), b.plan.get(k))}" for k in LOADER_KEYS if a.plan.get(k) != b.plan.get(k)]
-        return ", ".join(diffs[:2]) or "data wait (same loader settings)"
+        # persistent workers and prefetch follow from the worker count: name the root cause only
+        return diffs[0] if diffs else "data wait (same loader settings)"
     if key == "precision":
         return f"precision {pair(a.plan.get('precision'), b.plan.get('precision'))}"
     if key == "gradient_checkpointing":

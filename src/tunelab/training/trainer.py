@@ -84,6 +84,7 @@ def build_trainer(
         **{**batching_args, **(args_overrides or {})},
     )
     extra: list[Any] = [RichProgressCallback()]
+    last: list[Any] = []
     if history_path is not None:
         from tunelab.data.batching import resolve_strategy
         from tunelab.training.step_stats import StepStats
@@ -91,7 +92,8 @@ def build_trainer(
         sinks = [tracker.log_metrics] if tracker is not None else []
         stats = StepStats()  # data wait, step time, padding efficiency into history.jsonl
         setup = {"batching": resolve_strategy(cfg, plan, model)[0]}
-        extra += [stats, HistoryCallback(history_path, sinks=sinks, stats=stats, setup=setup)]
+        extra.append(HistoryCallback(history_path, sinks=sinks, stats=stats, setup=setup))
+        last.append(stats)  # after every other callback: their logging/tracking time is not data wait
     if cfg.training.early_stopping_patience and args.load_best_model_at_end:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
     trainer_kwargs.setdefault("compute_metrics", task.compute_metrics)
@@ -103,7 +105,7 @@ def build_trainer(
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         data_collator=collator or auto_collator,
-        callbacks=[*extra, *callbacks],
+        callbacks=[*extra, *callbacks, *last],
         **trainer_kwargs,
     )
     trainer.remove_callback(PrinterCallback)  # our progress callback prints the log lines
