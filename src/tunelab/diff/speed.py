@@ -73,25 +73,25 @@ def compare_speed(a: Side, b: Side) -> SpeedReport:
     costs_a, costs_b = _side_costs(a, b, ref), _side_costs(b, a, ref)
     if rep.slower is None:  # no measurement on one side: the cost model decides which is slower
         rep.basis = "estimated"
-        total_a = math.prod(c["mult"] for c in costs_a.values())
-        total_b = math.prod(c["mult"] for c in costs_b.values())
+        total_a = math.prod(c.mult for c in costs_a.values())
+        total_b = math.prod(c.mult for c in costs_b.values())
         rep.slower = "A" if total_a > total_b else "B"
         rep.ratio = max(total_a, total_b) / min(total_a, total_b)
     slow, fast = (costs_a, costs_b) if rep.slower == "A" else (costs_b, costs_a)
     for key, s in slow.items():
         f = fast.get(key)
-        if f is None or abs(math.log(s["mult"] / f["mult"])) < 0.01:
+        if f is None or abs(math.log(s.mult / f.mult)) < 0.01:
             continue
-        basis = "measured" if s["basis"] == f["basis"] == "measured" else "estimated"
+        ca, cb = costs_a[key], costs_b[key]
         rep.factors.append(
             Factor(
                 key=key,
                 title=_title(key, a, b),
-                factor=s["mult"] / f["mult"],
-                basis=basis,
-                why=s["why"](costs_a[key], costs_b[key]),
-                a=costs_a[key]["shown"],
-                b=costs_b[key]["shown"],
+                factor=s.mult / f.mult,
+                basis="measured" if s.basis == f.basis == "measured" else "estimated",
+                why=_why(key, ca.shown, cb.shown, attention=ref is not None),
+                a=ca.shown,
+                b=cb.shown,
             )
         )
     rep.factors.sort(key=lambda f: -abs(math.log(f.factor)))
@@ -102,62 +102,61 @@ def compare_speed(a: Side, b: Side) -> SpeedReport:
     return rep
 
 
-def _side_costs(side: Side, other: Side, dims: tuple[int, int, int] | None) -> dict[str, dict[str, Any]]:
-    """Cost multipliers of one side: {key: {mult, basis, shown, why}}; `dims`: the shared model."""
-    out: dict[str, dict[str, Any]] = {}
+@dataclass
+class SideCost:
+    mult: float  # relative time per sample this aspect costs on one side
+    basis: str
+    shown: Any  # the facts printed in the A / B columns
+
+
+def _side_costs(side: Side, other: Side, dims: tuple[int, int, int] | None) -> dict[str, SideCost]:
+    """Cost multipliers of one side by factor key; `dims`: the one model both sides are costed on."""
+    out: dict[str, SideCost] = {}
     eff, eff_basis = cost.padding(side, other)
     real = cost.real_tokens_per_sample(side, other)
-    if eff and real:
-        computed = real / eff
-        out["batching"] = {
-            "mult": cost.sequence_cost(computed, cost.row_length(side, computed), dims),
-            "basis": eff_basis,
-            "shown": {
-                "batching": cost.batching(side),
-                "padding_efficiency": round(eff, 3),
-                "tokens": round(computed, 1),
-            },
-            "why": lambda x, y: (
-                f"padding efficiency {x['shown']['padding_efficiency']:.2f} vs {y['shown']['padding_efficiency']:.2f}: "
-                f"{x['shown']['tokens']:.0f} vs {y['shown']['tokens']:.0f} tokens computed per sample"
-                + ("; attention cost grows with row length squared" if dims else "")
-            ),
+    computed = real / eff if eff and real else None
+    if computed:
+        length = cost.row_length(side, computed)
+        shown = {
+            "batching": cost.batching(side),
+            "padding_efficiency": round(eff or 0, 3),
+            "padding_basis": eff_basis,
+            "tokens": round(computed, 1),
         }
+        # Padding may be measured, but its cost in time is modelled: the factor is an estimate.
+        out["batching"] = SideCost(cost.sequence_cost(computed, length, dims), "estimated", shown)
+        own, theirs = cost.model_dims(side), cost.model_dims(other)
+        if own and theirs and own != theirs and dims:
+            ratio = cost.sequence_cost(computed, length, own) / cost.sequence_cost(computed, length, dims)
+            out["model_size"] = SideCost(
+                ratio, "estimated", {"hidden": own[0], "intermediate": own[1], "layers": own[2]}
+            )
     wait, wait_basis = cost.data_wait(side, other)
     if wait is not None and wait < 1:
-        out["data_wait"] = {
-            "mult": 1 / (1 - wait),
-            "basis": wait_basis,
-            "shown": {"data_wait_share": round(wait, 3), "workers": side.plan.get("dataloader_num_workers")},
-            "why": lambda x, y: (
-                f"data wait {100 * x['shown']['data_wait_share']:.0f}% vs {100 * y['shown']['data_wait_share']:.0f}% of step time"
-            ),
-        }
-    out["precision"] = {
-        "mult": cost.precision_multiplier(side),
-        "basis": "estimated",
-        "shown": side.plan.get("precision") or side.get("runtime.precision"),
-        "why": lambda x, y: "16-bit autocast speed-up for this device class, see docs/diff.md",
-    }
-    out["gradient_checkpointing"] = {
-        "mult": cost.checkpointing_multiplier(side),
-        "basis": "estimated",
-        "shown": bool(side.plan.get("gradient_checkpointing", side.get("training.gradient_checkpointing"))),
-        "why": lambda x, y: "recomputes the forward pass in backward (~1/3 more compute)",
-    }
-    own, theirs = cost.model_dims(side), cost.model_dims(other)
-    if own and theirs and own != theirs and dims and eff and real:
-        computed = real / eff
-        length = cost.row_length(side, computed)
-        out["model_size"] = {
-            "mult": cost.sequence_cost(computed, length, own) / cost.sequence_cost(computed, length, dims),
-            "basis": "estimated",
-            "shown": {"hidden": own[0], "intermediate": own[1], "layers": own[2]},
-            "why": lambda x, y: (
-                f"model FLOPs per token (hidden x layers {x['shown']['hidden']}x{x['shown']['layers']} vs {y['shown']['hidden']}x{y['shown']['layers']})"
-            ),
-        }
+        shown = {"data_wait_share": round(wait, 3), "workers": side.plan.get("dataloader_num_workers")}
+        out["data_wait"] = SideCost(1 / (1 - wait), wait_basis, shown)
+    precision = side.plan.get("precision") or side.get("runtime.precision")
+    out["precision"] = SideCost(cost.precision_multiplier(side), "estimated", precision)
+    checkpointing = bool(side.plan.get("gradient_checkpointing", side.get("training.gradient_checkpointing")))
+    out["gradient_checkpointing"] = SideCost(cost.checkpointing_multiplier(side), "estimated", checkpointing)
     return out
+
+
+def _why(key: str, x: Any, y: Any, attention: bool) -> str:
+    """Why a factor costs what it does, from the A and B facts."""
+    if key == "batching":
+        return (
+            f"padding efficiency {x['padding_efficiency']:.2f} vs {y['padding_efficiency']:.2f}: "
+            f"{x['tokens']:.0f} vs {y['tokens']:.0f} tokens computed per sample"
+            + ("; attention cost grows with row length squared" if attention else "")
+        )
+    if key == "data_wait":
+        return f"data wait {100 * x['data_wait_share']:.0f}% vs {100 * y['data_wait_share']:.0f}% of step time"
+    if key == "precision":
+        return "16-bit autocast speed-up for this device class, see docs/diff.md"
+    if key == "gradient_checkpointing":
+        return "recomputes the forward pass in backward (~1/3 more compute)"
+    return f"model FLOPs per token (hidden x layers {x['hidden']}x{x['layers']} vs {y['hidden']}x{y['layers']})"
 
 
 def _title(key: str, a: Side, b: Side) -> str:
