@@ -104,6 +104,17 @@ def test_training_records_what_diff_needs(runs):
 def test_batching_ranks_first_for_speed_and_warmup_explains_the_lr(runs):
     out = _diff_json(str(runs["slow"]), str(runs["fast"]))
     assert out["schema"] == "tunelab.diff/1"
+    # The documented schema (docs/diff.md): a change here is a schema change.
+    assert set(out) == {"schema", "a", "b", "headline", "speed", "results", "differences", "hidden_differences"}
+    assert set(out["speed"]) == {
+        "metric", "a", "b", "basis", "slower", "ratio", "factors", "explained", "unexplained", "not_modelled", "note"
+    }  # fmt: skip
+    assert set(out["speed"]["factors"][0]) == {"key", "title", "factor", "basis", "why", "a", "b", "modelled"}
+    assert set(out["results"]) == {"metric", "explanations"}
+    assert set(out["results"]["explanations"][0]) == {"key", "title", "why", "weight", "a", "b"}
+    assert set(out["differences"][0]) == {"key", "a", "b", "noise", "reason"}
+    documented = (Path(__file__).resolve().parents[1] / "docs" / "diff.md").read_text()
+    assert all(f'"{key}"' in documented for key in out["speed"])
     speed = out["speed"]
     assert speed["basis"] == "measured" and speed["slower"] == "A" and speed["ratio"] > 1
     first = speed["factors"][0]
