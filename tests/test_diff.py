@@ -40,7 +40,7 @@ def _config(root: Path, model: Path, files: dict[str, Path], name: str, **change
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """slow: pad to max_length 128, no loader workers, 10 warmup steps; fast: grouped, 1 worker, no warmup;
+    """slow: pad to max_length 384, no loader workers, 10 warmup steps; fast: grouped, 1 worker, no warmup;
     other_data: the fast config on different training rows."""
     root = tmp_path_factory.mktemp("diff")
     with pytest.MonkeyPatch.context() as mp:
@@ -48,7 +48,7 @@ def runs(tmp_path_factory):
         model = tiny_model_dir(root / "models", "qwen3", head="classification", num_labels=3)
         data = make_data(root / "data")
         other = make_data(root / "data2", seed=1)
-        common = {"max_length": 128}
+        common = {"max_length": 384}
         slow = _config(
             root,
             model,
@@ -92,8 +92,10 @@ def test_training_records_what_diff_needs(runs):
     setup = next(r for r in history if r["kind"] == "setup")
     assert setup["batching"] == "max_length" and setup["effective_batch_size"] == 8
     summary = next(r for r in history if r["kind"] == "summary")
-    # Pad-to-max_length at 128 on rows of ~15 tokens: almost all computed tokens are padding.
-    assert 0.03 < summary["padding_efficiency"] < 0.3
+    # Pad-to-max_length: every training row computes 384 tokens, whatever its length.
+    seen = max(r["tokens_seen"] for r in history if r["kind"] == "train")
+    rows = json.loads((runs["slow"] / "data_manifest.json").read_text())["rows"]["train"] * 2  # 2 epochs
+    assert summary["padding_efficiency"] == pytest.approx(seen / (rows * 384), abs=1e-3)
     assert 0 <= summary["data_wait_share"] < 1 and summary["step_time_s"] > 0
     fast = [json.loads(line) for line in (runs["fast"] / "history.jsonl").read_text().splitlines()]
     assert next(r for r in fast if r["kind"] == "summary")["padding_efficiency"] > 3 * summary["padding_efficiency"]
