@@ -169,6 +169,20 @@ def test_run_against_a_slower_config_is_estimated_before_training(runs, tmp_path
     assert "warmup_steps" in lr["title"]
 
 
+def test_a_run_stopped_by_a_too_large_head_is_explained(runs, tmp_path):
+    cfg = yaml.safe_load(Path(runs["fast_config"]).read_text())
+    cfg["model"]["head_init_std"] = 0.3  # the initial-loss blow-up of the seed project, at small scale
+    bad = tmp_path / "bighead.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    result = CliRunner().invoke(app, ["train", str(bad), "--run-dir", str(tmp_path / "bighead")], env=OFFLINE)
+    assert result.exit_code != 0 and "loss.initial" in result.output  # the doctor stopped it
+    out = _diff_json(str(runs["fast"]), str(tmp_path / "bighead"))
+    ranked = [e["key"] for e in out["results"]["explanations"]]
+    assert ranked[0] == "initial_loss" and "head_init" in ranked
+    first = out["results"]["explanations"][0]
+    assert first["a"] < 1.2 < first["b"]  # initial loss / ln(C): ~1 for the good head, far above for the bad one
+
+
 def test_plain_output_off_a_terminal(runs):
     result = CliRunner().invoke(app, ["diff", str(runs["slow"]), str(runs["fast"])], env=OFFLINE)
     assert result.exit_code == 0, result.output
