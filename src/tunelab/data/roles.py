@@ -25,6 +25,11 @@ class Roles:
     label: str | None = None
     id: str | None = None
     keys: tuple[str, ...] = ()
+    # (column, the config key that names it): an error about a missing column names the key to fix.
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def source(self, column: str) -> str | None:
+        return next((key for col, key in self.sources if col == column), None)
 
 
 def roles_for(task, split: str) -> Roles:
@@ -33,16 +38,30 @@ def roles_for(task, split: str) -> Roles:
     The test/predict files need no label or target column.
     """
     labelled = split in ("train", "validation")
+    sources = _sources(task)
     if task.type == "classification":
         inputs = (task.text_column,) + ((task.text_pair_column,) if task.text_pair_column else ())
-        return Roles(text=inputs, label=task.label_column if labelled else None, id=task.id_column, keys=inputs)
+        label = task.label_column if labelled else None
+        return Roles(text=inputs, label=label, id=task.id_column, keys=inputs, sources=sources)
     if task.type == "summarization":
         targets = (task.target_column, *task.extra_target_columns) if labelled else ()
-        return Roles(text=(task.input_column, *targets), id=task.id_column, keys=(task.input_column,))
+        return Roles(text=(task.input_column, *targets), id=task.id_column, keys=(task.input_column,), sources=sources)
     if task.type == "sft":
         targets = (task.response_column,) if labelled else ()
-        return Roles(text=(task.instruction_column, *targets), id=task.id_column, keys=(task.instruction_column,))
+        text = (task.instruction_column, *targets)
+        return Roles(text=text, id=task.id_column, keys=(task.instruction_column,), sources=sources)
     raise AssertionError(f"unknown task type {task.type}")  # pydantic rejects this earlier
+
+
+def _sources(task) -> tuple[tuple[str, str], ...]:
+    fields = {
+        "classification": ("text_column", "text_pair_column", "label_column", "id_column"),
+        "summarization": ("input_column", "target_column", "id_column"),
+        "sft": ("instruction_column", "response_column", "id_column"),
+    }[task.type]
+    out = [(getattr(task, f), f"task.{f}") for f in fields if getattr(task, f, None)]
+    out += [(col, "task.extra_target_columns") for col in getattr(task, "extra_target_columns", None) or ()]
+    return tuple(out)
 
 
 def target_columns(task) -> tuple[str, ...]:

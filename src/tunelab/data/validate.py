@@ -70,9 +70,12 @@ def check_columns(df: pd.DataFrame, path: str, roles: Roles) -> None:
         if column not in df.columns:
             close = _closest(column, have)
             hint = f"did you mean {close!r}? " if close else ""
+            key = roles.source(column)
+            fix = f"set {key} to the column that holds it" if key else "map your columns in the task section"
             raise DataError(
-                f"{path}:1:{column}: required column {column!r} is missing (columns: {', '.join(have)})",
-                hint=f"{hint}map your columns in the task section (e.g. task.text_column)",
+                f"{path}:1:{column}: required column {column!r} is missing "
+                f"({key + ' names it; ' if key else ''}columns: {', '.join(have)})",
+                hint=f"{hint}{fix}",
             )
 
 
