@@ -108,17 +108,17 @@ def test_missing_local_dir_is_model_error(tmp_path):
     from tunelab.runtime.plan import decide_plan
 
     cfg = _cfg(tmp_path / "nope" / "model")
-    with pytest.raises(ModelError, match="directory not found") as exc:
+    with pytest.raises(ModelError, match="no local directory") as exc:
         load_model(cfg, decide_plan(cfg), make_tokenizer(), AutoModelForSequenceClassification)
-    assert "not a directory" in exc.value.hint
+    assert "check the path" in exc.value.hint
 
 
 def test_unreachable_hub_id_is_model_error_with_offline_hint():
     from tunelab.models.tokenizer import load_tokenizer
 
-    with pytest.raises(ModelError, match="cannot load its tokenizer") as exc:
+    with pytest.raises(ModelError, match="not in the Hugging Face cache") as exc:
         load_tokenizer(_cfg("someorg/some-model-that-is-not-cached"))
-    assert "offline" in exc.value.hint
+    assert "HF_HUB_OFFLINE=1" in exc.value.message and "local model directory" in exc.value.hint
 
 
 def test_pickle_weights_refused_unless_allowed(tmp_path):
@@ -215,7 +215,60 @@ def test_a_missing_local_model_dir_is_named_as_such():
     """Regression: a typo in a local path was reported as "Repo id must be in the form ..."."""
     from tunelab.models.tokenizer import load_tokenizer
 
-    with pytest.raises(ModelError, match="no such directory"):
+    with pytest.raises(ModelError, match="no local directory"):
         load_tokenizer(_cfg("examples/models/does-not-exist"))
-    with pytest.raises(ModelError, match="no such directory"):
+    with pytest.raises(ModelError, match="no local directory"):
         load_tokenizer(_cfg("./does-not-exist"))
+
+
+def _no_loader(monkeypatch):
+    import transformers
+
+    def never(*_a, **_k):  # the loader is what retried for a minute
+        raise AssertionError("from_pretrained reached")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", never)
+
+
+def test_a_two_part_path_that_does_not_exist_fails_at_once_offline(monkeypatch, tmp_path):
+    """`models/my-bert` reads like a Hub id: offline it retried for ~1 minute and never said
+    "no such local directory"."""
+    import time
+
+    from tunelab.models.tokenizer import load_tokenizer
+
+    monkeypatch.chdir(tmp_path)
+    _no_loader(monkeypatch)
+    start = time.perf_counter()
+    with pytest.raises(ModelError) as exc:
+        load_tokenizer(_cfg("models/my-bert"))
+    assert time.perf_counter() - start < 2
+    assert f"no local directory {str(tmp_path / 'models' / 'my-bert')!r}" in exc.value.message
+    assert "not in the Hugging Face cache" in exc.value.message and "HF_HUB_OFFLINE=1" in exc.value.message
+
+
+def test_an_unreachable_hub_is_found_with_one_short_request(monkeypatch):
+    import httpx
+    import huggingface_hub
+
+    from tunelab.models import source
+    from tunelab.models.tokenizer import load_tokenizer
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    calls = []
+
+    def no_network(self, repo_id, **kwargs):
+        calls.append(kwargs.get("timeout"))
+        raise httpx.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", no_network)
+    source._check_hub_id.cache_clear()
+    _no_loader(monkeypatch)
+    with pytest.raises(ModelError, match="Hugging Face Hub is unreachable") as exc:
+        load_tokenizer(_cfg("sentence-transformers/not-cached-here"))
+    assert calls == [source.PROBE_TIMEOUT_S]
+    assert "no local directory" in exc.value.message and "Name or service not known" in exc.value.message
+    assert "HF_HUB_OFFLINE=1" in exc.value.hint and "local model directory" in exc.value.hint
+    source._check_hub_id.cache_clear()

@@ -38,7 +38,7 @@ def load_model(
     from tunelab.safety.remote_code import warn_remote_code
 
     source = cfg.model.name_or_path
-    _check_local_source(source)
+    _check_local_source(source, cfg.model.revision)
     warn_remote_code(source, cfg.model.trust_remote_code)
     load_kwargs: dict[str, Any] = {
         "revision": cfg.model.revision,
@@ -59,7 +59,7 @@ def model_family(cfg: Config) -> Family:
     from transformers import AutoConfig
 
     source = cfg.model.name_or_path
-    _check_local_source(source)
+    _check_local_source(source, cfg.model.revision)
     try:
         config = AutoConfig.from_pretrained(
             source, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
@@ -107,7 +107,10 @@ def _from_pretrained(auto_cls: Any, source: str, kwargs: dict[str, Any], cfg: Co
         ) from None
 
 
-def _check_local_source(source: str) -> None:
+def _check_local_source(source: str, revision: str | None = None) -> None:
+    from tunelab.models.source import check_model_source
+
+    check_model_source(source, revision)  # a typo or an unreachable Hub id: at once, not after retries
     path = Path(source).expanduser()
     if looks_local(source) and not path.is_dir():
         raise ModelError(f"model.name_or_path={source!r}: directory not found", hint=source_hint(source))

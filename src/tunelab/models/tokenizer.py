@@ -13,6 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from tunelab.errors import ModelError
+from tunelab.models.source import check_model_source
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -36,12 +37,8 @@ def load_tokenizer(cfg: Config, *, padding_side: str = "right") -> PreTrainedTok
 
     source = cfg.model.name_or_path
     warn_remote_code(source, cfg.model.trust_remote_code)
-    if looks_local(source) and not os.path.exists(os.path.expanduser(source)):
-        # Otherwise the Hub client reports a path typo as an invalid repo id.
-        raise ModelError(
-            f"model.name_or_path={source!r}: no such directory",
-            hint="check the path (relative paths start from the current directory); a Hub id has the form org/name",
-        )
+    # A path typo or an unreachable Hub id fails here at once, not after the loader's retries.
+    check_model_source(source, cfg.model.revision)
     try:
         tok = AutoTokenizer.from_pretrained(
             source,
@@ -96,7 +93,6 @@ def looks_local(source: str) -> bool:
 
 def source_hint(source: str) -> str:
     """Why a model/tokenizer source failed, as a hint: a missing dir vs an unreachable hub id."""
-    import os
     from pathlib import Path
 
     if looks_local(source) and not Path(source).expanduser().is_dir():
