@@ -273,3 +273,60 @@ def test_clashing_keys_match_groupby_nunique(keys):
         found += bool(expected)
         assert _clashing_keys(df, keys, "l") == expected
     assert found > 50  # most cases do have clashes
+
+
+@pytest.mark.parametrize(
+    "task,drop,key",
+    [
+        ({"type": "classification"}, "label", "task.label_column"),
+        ({"type": "classification", "text_pair_column": "pair"}, "pair", "task.text_pair_column"),
+        ({"type": "sft"}, "instruction", "task.instruction_column"),
+        ({"type": "sft"}, "response", "task.response_column"),
+        ({"type": "summarization", "extra_target_columns": ["summary2"]}, "summary2", "task.extra_target_columns"),
+    ],
+)
+def test_missing_column_error_names_the_key_that_maps_it(task, drop, key):
+    from tunelab.config.loader import validate_config
+    from tunelab.data.roles import roles_for
+
+    cfg = validate_config({"task": task, "data": {"train_file": "t.csv"}, "model": {"name_or_path": "m"}})
+    row = {"text": "x", "pair": "y", "label": "a", "instruction": "i", "response": "r"}
+    row |= {"dialogue": "d", "summary": "s", "summary2": "s2"}
+    del row[drop]
+    with pytest.raises(DataError) as info:
+        validate_frame(_frame([row]), "t.csv", roles_for(cfg.task, "train"))
+    assert f"required column '{drop}' is missing ({key} names it" in info.value.message
+    assert key in info.value.hint and "task.text_column" not in info.value.hint.replace(key, "")
+
+
+def _pair_task(template: str | None, pair: str | None = "pair"):
+    from tunelab.config.loader import validate_config
+    from tunelab.tasks.classification import ClassificationTaskImpl
+
+    task = {"type": "classification", "text_pair_column": pair}
+    if template:
+        task["template"] = template
+    cfg = validate_config({"task": task, "data": {"train_file": "t.csv"}, "model": {"name_or_path": "m"}})
+    return ClassificationTaskImpl(cfg, ["a", "b"])
+
+
+def test_a_pair_in_the_template_is_not_also_the_second_segment():
+    from tiny import make_tokenizer
+
+    batch = {"text": ["the cat"], "pair": ["a dog"], "label": ["a"]}
+    tok = make_tokenizer()
+    texts, pairs = _pair_task("Q: {text} A: {text_pair}").render(batch)
+    assert texts == ["Q: the cat A: a dog"] and pairs is None
+    enc = _pair_task("Q: {text} A: {text_pair}").tokenize(batch, tok)
+    assert enc["input_ids"][0] == tok("Q: the cat A: a dog")["input_ids"]  # the pair once, not twice
+    # without {text_pair} the pair is the tokenizer's second segment
+    texts, pairs = _pair_task(None).render(batch)
+    assert texts == ["the cat"] and pairs == ["a dog"]
+    assert _pair_task(None).tokenize(batch, tok)["input_ids"][0] == tok("the cat", "a dog")["input_ids"]
+
+
+def test_text_pair_in_the_template_needs_the_pair_column():
+    from tunelab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\{text_pair\} but task.text_pair_column is not set"):
+        _pair_task("{text} / {text_pair}", pair=None)

@@ -23,7 +23,8 @@ class ClassificationTask(Section):
     text_pair_column: str | None = None
     label_column: str = "label"
     id_column: str | None = "id"
-    # Python format string over the row's columns; part of the cache key.
+    # Python format string over the row's columns; part of the cache key. With `{text_pair}` in it the
+    # template lays out both texts as one sequence; without it the pair is the tokenizer's second segment.
     template: str = "{text}"
     # Fixed label order; by default labels are sorted by first appearance in train (stable).
     labels: list[str] | None = None

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 class ClassificationTaskImpl:
     name = "classification"
-    preprocessing_version = "cls-1"
+    preprocessing_version = "cls-2"  # 2: a pair placed by the template is not also a second segment
     primary_metric = "macro_f1"
     greater_is_better = True
     task_kind = "classification"  # for data/batching.make_collator
@@ -38,6 +38,15 @@ class ClassificationTaskImpl:
         self.label_names: list[str] = [str(n) for n in names] if names else []
         self.label2id = {n: i for i, n in enumerate(self.label_names)}
         self._template_fields = _template_fields(self.task.template)
+        # `{text_pair}` in the template: the template lays out both texts as ONE sequence and the
+        # pair is not passed again as the tokenizer's second segment. Without it, the pair is the
+        # second segment ([SEP] + token_type_ids), as the model was pretrained on pairs.
+        self.pair_in_template = "text_pair" in self._template_fields
+        if self.pair_in_template and not self.task.text_pair_column:
+            raise ConfigError(
+                "task.template uses {text_pair} but task.text_pair_column is not set",
+                hint="set task.text_pair_column to the column of the second text, or drop {text_pair}",
+            )
 
     # ------------------------------------------------------------------------- data
     def required_columns(self, split: str) -> list[str]:
@@ -59,7 +68,10 @@ class ClassificationTaskImpl:
         }
 
     def render(self, batch: dict[str, list[Any]]) -> tuple[list[str], list[str] | None]:
-        """(texts, pairs) after the template; `{text}`/`{text_pair}` name the configured columns."""
+        """(texts, pairs) after the template; `{text}`/`{text_pair}` name the configured columns.
+
+        pairs is None when there is no pair column or the template places `{text_pair}` itself.
+        """
         t = self.task
         n = len(batch[t.text_column])
         texts = []
@@ -69,8 +81,9 @@ class ClassificationTaskImpl:
             if t.text_pair_column:
                 row["text_pair"] = batch[t.text_pair_column][i]
             texts.append(t.template.format(**row) if t.template != "{text}" else str(row["text"]))
-        pairs = [str(p) for p in batch[t.text_pair_column]] if t.text_pair_column else None
-        return texts, pairs
+        if not t.text_pair_column or self.pair_in_template:
+            return texts, None  # the template already placed the pair (see __init__)
+        return texts, [str(p) for p in batch[t.text_pair_column]]
 
     def tokenize(self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[Any]]:
         texts, pairs = self.render(batch)
