@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_training.py", "bench_tokenize.py", "bench_predict.py")
+SCRIPTS = ("bench_training.py", "bench_tokenize.py", "bench_predict.py", "bench_checkpoint_hash.py")
 
 
 def main() -> int:

@@ -54,6 +54,53 @@ def test_damaged_checkpoint_is_detected_and_skipped(tmp_path, capsys, damage, pr
     assert "resuming from checkpoint-4" in err and f"checkpoint-8: {problem}" in err
 
 
+def test_manifest_uses_the_fast_digest_not_sha256(tmp_path, monkeypatch):
+    from tunelab import io
+
+    def no_sha256(*_a):  # SHA-256 of tens of GB per save cost as much as the save itself
+        raise AssertionError("sha256 used for a new checkpoint")
+
+    monkeypatch.setattr(ck, "sha256_file", no_sha256)
+    d = _fake_checkpoint(tmp_path, 2)
+    files = json.loads((d / ck.MANIFEST_NAME).read_text())["files"]
+    assert all(set(meta) == {"size", io.FAST_DIGEST} for meta in files.values())
+    assert ck.verify_checkpoint(d) is None
+
+
+def test_checkpoints_with_a_sha256_manifest_still_verify(tmp_path):
+    from tunelab.io import sha256_file
+
+    d = _fake_checkpoint(tmp_path, 2)
+    manifest = json.loads((d / ck.MANIFEST_NAME).read_text())
+    manifest["files"] = {
+        rel: {"size": m["size"], "sha256": sha256_file(d / rel)} for rel, m in manifest["files"].items()
+    }
+    (d / ck.MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert ck.verify_checkpoint(d) is None
+    (d / "sub" / "x.bin").write_bytes(b"abd")
+    assert ck.verify_checkpoint(d) == "checksum mismatch in sub/x.bin"
+
+
+def test_fast_digest_sees_every_chunk_and_does_not_depend_on_threads(tmp_path, monkeypatch):
+    from tunelab import io
+
+    monkeypatch.setattr(io, "_DIGEST_CHUNK", 1000)  # 10 chunks: exercise the chunked, threaded path
+    data = bytearray(range(256)) * 39 + b"x"
+    path = tmp_path / "w.bin"
+    path.write_bytes(data)
+    digest = io.fast_file_digest(path, workers=4)
+    assert digest == io.fast_file_digest(path, workers=1)
+    for offset in (0, 999, 1000, 5555, len(data) - 1):  # a flipped byte anywhere, chunk edges too
+        flipped = bytearray(data)
+        flipped[offset] ^= 1
+        path.write_bytes(flipped)
+        assert io.fast_file_digest(path) != digest, offset
+    path.write_bytes(data[:-1])
+    assert io.fast_file_digest(path) != digest
+    (tmp_path / "empty").write_bytes(b"")
+    assert io.fast_file_digest(tmp_path / "empty") == io.fast_file_digest(tmp_path / "empty")
+
+
 def test_no_intact_checkpoint_means_start_over(tmp_path, capsys):
     d = _fake_checkpoint(tmp_path, 3)
     (d / ck.MANIFEST_NAME).unlink()
