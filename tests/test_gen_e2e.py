@@ -135,6 +135,8 @@ def test_causal_lora_chat_template_summarization(tmp_path):
     invoke("train", str(config))
     run = only_run(tmp_path)
     assert (run / "model" / "adapter_config.json").is_file()  # adapters saved with the run
+    # no pickle (the Trainer's training_args.bin) and no peft model-card template in model/
+    assert not {"training_args.bin", "README.md"} & {p.name for p in (run / "model").iterdir()}
     assert "rouge_sum" in json.loads((run / "metrics.json").read_text())["validation"]
     out = tmp_path / "submission.jsonl"
     invoke("predict", str(run), "--input", str(files["test"]), "--output", str(out))

@@ -161,6 +161,7 @@ def save_final_model(trainer: Any, tokenizer: Any, task: Any, run_dir: Path) -> 
         ensure_free_space(run_dir, weights, "the final model")
     trainer.save_model(str(staging))
     if trainer.is_world_process_zero():
+        _drop_library_extras(staging)
         tokenizer.save_pretrained(str(staging))
         labels = getattr(task, "label_names", None)
         if labels:
@@ -170,6 +171,17 @@ def save_final_model(trainer: Any, tokenizer: Any, task: Any, run_dir: Path) -> 
         _publish_dir(staging, final)
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+# What the libraries add to a saved model that model/ should not carry: the Trainer's pickled
+# TrainingArguments (a pickle in a directory we otherwise keep pickle-free; config.yaml holds the
+# settings) and peft's model-card template (a README of placeholders, "[More Information Needed]").
+_LIBRARY_EXTRAS = ("training_args.bin", "README.md")
+
+
+def _drop_library_extras(model_dir: Path) -> None:
+    for name in _LIBRARY_EXTRAS:
+        (model_dir / name).unlink(missing_ok=True)
 
 
 def _publish_dir(staging: Path, final: Path) -> None:
