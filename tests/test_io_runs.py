@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,34 @@ def test_a_crash_mid_fallback_swap_keeps_the_old_dir_and_the_next_start_restores
     staged2 = _dir(tmp_path / "staged2", "v3")
     replace_dir(staged2, target)
     assert (target / "w").read_text() == "v3" and not (run / ".model.old").exists()
+
+
+def test_latest_name_resolves_the_newest_run_of_a_config_with_a_hyphenated_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = validate_config(
+        {
+            "name": "dialogsum-bart",
+            "task": {"type": "classification"},
+            "data": {"train_file": "x"},
+            "model": {"name_or_path": "m"},
+        }
+    )
+    other = cfg.model_copy(update={"name": "dialogsum"})
+    made = []
+    for c, stamp in ((cfg, "20261201T000000Z"), (cfg, "20261202T000000Z"), (other, "20261203T000000Z")):
+        d = tmp_path / "runs" / f"{stamp}_{c.name}"
+        d.mkdir(parents=True)
+        runs.write_run_files(d, c)
+        made.append(d)
+    clash = tmp_path / "runs" / "20261202T000000Z_dialogsum-bart-1"  # new_run_dir's same-second suffix
+    clash.mkdir()
+    runs.write_run_files(clash, cfg)
+    # --resume found no run of a name with a '-' in it
+    assert runs.latest_run_dir(cfg.model_copy(update={"output_dir": "runs"})) == Path("runs") / clash.name
+    assert runs.resolve_run_ref("latest:dialogsum-bart") == Path("runs") / clash.name
+    assert runs.resolve_run_ref("latest:dialogsum") == Path("runs") / made[2].name
+    assert runs.load_run("latest:dialogsum").info["name"] == "dialogsum"
+    assert runs.resolve_run_ref(f"latest:{tmp_path / 'runs'}/dialogsum-bart") == clash
+    assert runs.resolve_run_ref("runs/x") == Path("runs/x")  # a path stays a path
+    with pytest.raises(RunDirError, match="no run named 'nope' under runs/"):
+        runs.resolve_run_ref("latest:nope")

@@ -33,7 +33,13 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key: --set training.learning_rate=1e-4 (repeatable)."),
 ]
 ConfigArg = Annotated[Path, typer.Argument(help="Path of the YAML config.", show_default=False)]
-RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `tunelab train`.", show_default=False)]
+RunDirArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A run directory written by `tunelab train`, or latest:NAME (the newest run of config NAME in runs/).",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -268,7 +274,9 @@ def baseline(
 @app.command()
 @_friendly
 def report(
-    directory: Annotated[Path, typer.Argument(help="A run or experiment directory.", show_default=False)],
+    directory: Annotated[
+        Path, typer.Argument(help="A run or experiment directory, or latest:NAME (a run).", show_default=False)
+    ],
     compare: Annotated[
         Optional[Path],
         typer.Option("--compare", help="Another run: write a two-run comparison page into DIRECTORY instead."),

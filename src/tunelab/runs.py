@@ -73,15 +73,42 @@ def new_run_dir(cfg: Config, root: Path | None = None) -> Path:
 
 def latest_run_dir(cfg: Config) -> Path | None:
     """The newest run directory of this config's name (for --resume)."""
-    base = Path(cfg.output_dir)
+    return _newest_run(Path(cfg.output_dir), cfg.name)
+
+
+LATEST = "latest:"
+
+
+def resolve_run_ref(ref: str | Path) -> Path:
+    """`latest:NAME` -> the newest run of config name NAME under runs/ (`latest:DIR/NAME`: under
+    DIR); anything else is a path, returned as is. Saves `ls -d runs/*_NAME | tail -1`."""
+    text = str(ref)
+    if not text.startswith(LATEST):
+        return Path(ref)
+    spec = Path(text[len(LATEST) :])
+    name, base = spec.name, spec.parent if str(spec.parent) not in ("", ".") else Path("runs")
+    if not name:
+        raise RunDirError(f"{text}: no run name after 'latest:'", hint="e.g. latest:intents-minilm")
+    found = _newest_run(base, name)
+    if found is None:
+        raise RunDirError(
+            f"{text}: no run named {name!r} under {base}/",
+            hint=f"train it first, or name the directory; `latest:DIR/{name}` looks under DIR",
+        )
+    return found
+
+
+def _newest_run(base: Path, name: str) -> Path | None:
     if not base.is_dir():
         return None
-    cands = [
-        p
-        for p in base.iterdir()
-        if p.is_dir() and p.name.split("_", 1)[-1].rsplit("-", 1)[0] == cfg.name and (p / RUN_INFO).exists()
-    ]
+    cands = [p for p in base.iterdir() if _is_run_of(p.name, name) and (p / RUN_INFO).is_file()]
     return max(cands, key=lambda p: p.name) if cands else None
+
+
+def _is_run_of(dirname: str, name: str) -> bool:
+    """`<stamp>_<name>` or `<stamp>_<name>-<i>` (new_run_dir's names); a name may contain '-'."""
+    rest = dirname.partition("_")[2]
+    return rest == name or (rest.startswith(f"{name}-") and rest[len(name) + 1 :].isdigit())
 
 
 def write_run_files(path: Path, cfg: Config, extra_info: dict[str, Any] | None = None) -> None:
@@ -105,8 +132,8 @@ def write_run_files(path: Path, cfg: Config, extra_info: dict[str, Any] | None =
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Open a run directory written by `tunelab train`; clear errors for anything else."""
-    path = Path(run_dir)
+    """Open a run directory written by `tunelab train` (or `latest:NAME`); clear errors for anything else."""
+    path = resolve_run_ref(run_dir)
     if not path.is_dir():
         raise RunDirError(f"{path}: run directory not found", hint="pass a directory printed by `tunelab train`")
     info_path = path / RUN_INFO

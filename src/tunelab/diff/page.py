@@ -23,6 +23,9 @@ from tunelab.reporting.markdown import render_markdown
 
 def compare_report(run_a: Path, run_b: Path) -> Path:
     """Write RUN_A/compare_<RUN_B name>.html (+ .md); returns the HTML path."""
+    from tunelab.runs import resolve_run_ref
+
+    run_a, run_b = resolve_run_ref(run_a), resolve_run_ref(run_b)  # latest:NAME
     result = compare(run_a, run_b)
     if not result.a.is_run:
         raise RunDirError(

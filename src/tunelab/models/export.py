@@ -69,7 +69,8 @@ def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -
     from tunelab.runs import final_model_dir, load_run
 
     run = load_run(run_dir)
-    model_dir = final_model_dir(Path(run_dir))
+    run_dir = run.path  # latest:NAME resolved
+    model_dir = final_model_dir(run_dir)
     output = Path(output) if output is not None else default_output(Path(run_dir), merge)
     if output.exists() and not (output.is_dir() and not any(output.iterdir())):
         raise RunDirError(f"{output}: already exists and is not empty", hint="choose a new --output directory")

@@ -19,7 +19,9 @@ console = Console(highlight=False)
 
 
 def report_command(directory: Path) -> Path:
-    directory = Path(directory)
+    from tunelab.runs import resolve_run_ref
+
+    directory = resolve_run_ref(directory)  # `latest:NAME` names the newest run of a config
     if is_experiment_dir(directory):
         doc = experiment_document(directory)
     elif is_run_dir(directory):
