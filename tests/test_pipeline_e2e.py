@@ -127,6 +127,7 @@ def test_train_writes_the_run_directory(bert_run):
         "predictions/test.jsonl",
     ):
         assert (run / name).is_file(), name
+    assert not (run / "model" / "training_args.bin").exists()  # model/ carries no pickle
     # --set reached the saved config
     assert yaml.safe_load((run / "config.yaml").read_text())["training"]["learning_rate"] == 0.003
     metrics = json.loads((run / "metrics.json").read_text())
@@ -216,6 +217,24 @@ def test_evaluate_scores_a_labelled_file(bert_run):
 def test_evaluate_needs_labels(bert_run):
     result = invoke("evaluate", str(bert_run["run"]), "--input", str(bert_run["data"]["test"]))
     assert result.exit_code == 2 and "label" in result.output
+
+
+def test_predict_and_evaluate_check_their_inputs_before_loading_the_model(bert_run, tmp_path, monkeypatch):
+    from tunelab.inference import predict as predict_mod
+
+    def no_model(*_a, **_k):  # loading took 8-9 s before the input was even read
+        raise AssertionError("model loaded before the inputs were checked")
+
+    monkeypatch.setattr(predict_mod, "load_trained_run", no_model)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,words\n1,hello\n")
+    out = str(tmp_path / "p.csv")
+    result = invoke("predict", str(bert_run["run"]), "-i", str(bad), "-o", out)
+    assert result.exit_code == 2 and "required column 'text' is missing" in result.output
+    result = invoke("evaluate", str(bert_run["run"]), "-i", str(bert_run["data"]["test"]))
+    assert result.exit_code == 2 and "label" in result.output
+    result = invoke("predict", str(tmp_path / "no-such-run"), "-i", str(bad), "-o", out)
+    assert result.exit_code != 0 and "run directory not found" in result.output
 
 
 @pytest.mark.slow

@@ -16,10 +16,13 @@ EVALUATIONS = "evaluations"
 
 def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Predict + score `input`; returns the report (also written under evaluations/)."""
-    from tunelab.inference.predict import load_trained, read_input
+    from tunelab.inference.predict import load_trained_run, read_input, run_config
+    from tunelab.runs import resolve_run_ref
 
-    cfg, task, model, tokenizer, plan = load_trained(Path(run_dir), overrides or [])
-    frame = read_input(cfg, Path(input), split="validation")  # labels required
+    run_dir = resolve_run_ref(run_dir)  # latest:NAME -> the run's directory (outputs go there)
+    run, cfg = run_config(run_dir, overrides or [])
+    frame = read_input(cfg, Path(input), split="validation")  # labels required; checked before the model loads
+    cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
     prediction = task.predict(model, tokenizer, frame, cfg, plan)
     report = task.score(prediction, frame)
     write_evaluation(Path(run_dir), cfg, task, prediction, frame, report, source=str(input), name=Path(input).stem)

@@ -32,8 +32,9 @@ def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] |
     from tunelab.training.callbacks import console
 
     check_output_path(output, input)
-    cfg, task, model, tokenizer, plan = load_trained(run_dir, overrides or [])
-    frame = read_input(cfg, input, split="predict")
+    run, cfg = run_config(run_dir, overrides or [])
+    frame = read_input(cfg, input, split="predict")  # a bad input fails before the model loads (seconds)
+    cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
     if cfg.inference.tta.enabled:  # H6: test-time augmentation (views / decodes), see inference/tta.py
         from tunelab.inference.tta import tta_predict
 
@@ -48,10 +49,14 @@ def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] |
 
 def load_trained(run_dir: Path, overrides: list[str]) -> tuple[Config, Any, Any, Any, RuntimePlan]:
     """(config with overrides, task, final model ready for inference, tokenizer, runtime plan)."""
+    return load_trained_run(*run_config(run_dir, overrides))
+
+
+def run_config(run_dir: Path, overrides: list[str]) -> tuple[Any, Config]:
+    """(the run, its config with `--set` overrides) and a check that its model/ exists: cheap, no
+    model loaded, so a wrong run directory or input is reported before the slow part."""
     from tunelab.config.loader import apply_override, validate_config
     from tunelab.runs import CONFIG, final_model_dir, load_run
-    from tunelab.runtime.plan import apply_global_settings, decide_plan
-    from tunelab.tasks.base import task_from_config
 
     run = load_run(run_dir)
     cfg = run.config
@@ -60,6 +65,16 @@ def load_trained(run_dir: Path, overrides: list[str]) -> tuple[Config, Any, Any,
         for item in overrides:
             apply_override(raw, item)
         cfg = validate_config(raw, source=str(run.path / CONFIG))
+    final_model_dir(run.path)
+    return run, cfg
+
+
+def load_trained_run(run: Any, cfg: Config) -> tuple[Config, Any, Any, Any, RuntimePlan]:
+    """`load_trained` for a run opened by `run_config`: the slow part (plan, task, model)."""
+    from tunelab.runs import final_model_dir
+    from tunelab.runtime.plan import apply_global_settings, decide_plan
+    from tunelab.tasks.base import task_from_config
+
     model_dir = final_model_dir(run.path)
     plan = decide_plan(cfg)
     apply_global_settings(plan)
