@@ -232,6 +232,50 @@ def export(
 
 @app.command()
 @_friendly
+def serve(
+    run_dir: RunDirArg,
+    set_: SetOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (serve.host; 0.0.0.0 for all).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (serve.port).")] = None,
+    max_batch_size: Annotated[Optional[int], typer.Option(help="Texts per model batch (serve.max_batch_size).")] = None,
+    max_wait_ms: Annotated[
+        Optional[float], typer.Option(help="Longest wait for a batch to fill (serve.max_wait_ms).")
+    ] = None,
+    max_queue: Annotated[
+        Optional[int], typer.Option(help="Texts waiting before 503 + Retry-After (serve.max_queue).")
+    ] = None,
+    max_texts_per_request: Annotated[Optional[int], typer.Option(help="serve.max_texts_per_request.")] = None,
+    max_chars_per_text: Annotated[Optional[int], typer.Option(help="serve.max_chars_per_text.")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="uvicorn worker processes, one model copy each (serve.workers).")
+    ] = None,
+    api_key_env: Annotated[
+        Optional[str], typer.Option(help="NAME of the env variable holding the API key (serve.api_key_env).")
+    ] = None,
+    model_dir: Annotated[
+        Optional[Path],
+        typer.Option("--model-dir", help="Serve this model directory (e.g. an export) instead of RUN_DIR/model."),
+    ] = None,
+) -> None:
+    """Serve a trained run over HTTP (POST /v1/predict) with dynamic batching; SIGTERM stops it gracefully."""
+    from tunelab.serve.server import serve_command
+
+    flags = {
+        "host": host,
+        "port": port,
+        "max_batch_size": max_batch_size,
+        "max_wait_ms": max_wait_ms,
+        "max_queue": max_queue,
+        "max_texts_per_request": max_texts_per_request,
+        "max_chars_per_text": max_chars_per_text,
+        "workers": workers,
+        "api_key_env": api_key_env,
+    }
+    serve_command(run_dir, set_ or [], model_dir=model_dir, flags=flags)
+
+
+@app.command()
+@_friendly
 def experiment(
     spec: Annotated[
         Path, typer.Argument(help="Experiment YAML: base config + variants (+ folds).", show_default=False)

@@ -10,7 +10,10 @@ keeps every command consistent.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
 from functools import cache
 from typing import IO, Any
 
@@ -101,7 +104,9 @@ def progress(*extra: ProgressColumn | str, unit: str = "it", transient: bool = F
     """The one progress-bar layout: description, bar, n/total, run-average rate, elapsed, ETA (stderr).
 
     Off a terminal rich draws nothing live, so logs get no bar spam; callers print a summary line.
+    Inside `quiet_progress()` (on that thread) the bar is disabled.
     """
+    kwargs.setdefault("disable", bool(getattr(_local, "quiet", False)))
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -115,3 +120,22 @@ def progress(*extra: ProgressColumn | str, unit: str = "it", transient: bool = F
         transient=transient,
         **kwargs,
     )
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Progress bars made on this thread inside the block draw nothing.
+
+    A server predicts one small batch per request: the batch-level bar that `tunelab predict`
+    shows would print a finished bar line per request into the server's log. Thread-local, so
+    other threads (and the rest of the process) keep their bars.
+    """
+    previous = getattr(_local, "quiet", False)
+    _local.quiet = True
+    try:
+        yield
+    finally:
+        _local.quiet = previous

@@ -290,6 +290,32 @@ class BaselineConfig(Section):
     output_dir: str | None = None  # default <output_dir>/baseline-<name>; holds the response cache
 
 
+# -------------------------------------------------------------------------------------- serve
+class ServeConfig(Section):
+    """`tunelab serve RUN_DIR`: the run behind an HTTP API (serve/). CLI flags override these."""
+
+    # Loopback by default: exposing a model to the network is an explicit choice (0.0.0.0).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)  # 0: any free port (printed at startup)
+    # Dynamic batching: a batch runs when it holds max_batch_size texts or its first text has
+    # waited max_wait_ms, whichever comes first.
+    max_batch_size: int = Field(32, gt=0, le=4096)
+    max_wait_ms: float = Field(5.0, ge=0.0, le=10_000.0)
+    # Texts waiting for the model; a request that would overflow it gets 503 + Retry-After.
+    max_queue: int = Field(1024, gt=0)
+    max_texts_per_request: int = Field(64, gt=0)
+    max_chars_per_text: int = Field(20_000, gt=0)
+    # Per-request generation overrides may not exceed these (cost bounds for one caller).
+    max_new_tokens_limit: int = Field(512, gt=0)
+    max_num_beams: int = Field(4, gt=0)
+    # uvicorn worker processes, each with its own copy of the model (CPU scale-out on one host).
+    workers: int = Field(1, gt=0, le=64)
+    # NAME of the environment variable holding the API key (never the key itself); None: no auth.
+    api_key_env: str | None = None
+    # Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
+    shutdown_timeout_s: float = Field(30.0, gt=0.0)
+
+
 # -------------------------------------------------------------------------------------- root
 class Config(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -304,6 +330,7 @@ class Config(Section):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     doctor: DoctorConfig = Field(default_factory=DoctorConfig)
     baseline: BaselineConfig | None = None  # only read by `tunelab baseline`
+    serve: ServeConfig = Field(default_factory=ServeConfig)  # only read by `tunelab serve`
 
     @field_validator("tracking", mode="before")
     @classmethod

@@ -107,8 +107,8 @@ def generate_from_ids(
     import contextlib
 
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from tunelab import ui
     from tunelab.inference.ordered import autocast, length_order, model_device
 
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
@@ -126,15 +126,8 @@ def generate_from_ids(
     out: list[Any] = [None] * len(prompts)
     was_training = model.training
     model.eval()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.speed} rows/s"),
-        TimeRemainingColumn(),
-    )
     try:
-        with Progress(*columns, transient=True) as progress, torch.inference_mode(), amp:
+        with ui.progress(unit="rows", transient=True) as progress, torch.inference_mode(), amp:
             bar = progress.add_task(description, total=len(prompts))
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]

@@ -56,7 +56,7 @@ def ordered_logits(
     """`model(**batch).logits` for every row of `encodings` (lists per key), in input order."""
     import torch
 
-    from tunelab.training.callbacks import progress_bar
+    from tunelab import ui
 
     keys = [k for k in MODEL_INPUTS if k in encodings]
     n = len(encodings["input_ids"])
@@ -66,7 +66,7 @@ def ordered_logits(
     device = model_device(model, plan)
     model.eval()
     out: np.ndarray | None = None
-    with progress_bar() as progress, torch.inference_mode(), autocast(plan):
+    with ui.progress(unit="rows") as progress, torch.inference_mode(), autocast(plan):
         job = progress.add_task(description, total=n)
         for idx in batches(order, batch_size):
             features = [{k: encodings[k][i] for k in keys} for i in idx]

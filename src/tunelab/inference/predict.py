@@ -35,21 +35,34 @@ def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] |
     run, cfg = run_config(run_dir, overrides or [])
     frame = read_input(cfg, input, split="predict")  # a bad input fails before the model loads (seconds)
     cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
-    if cfg.inference.tta.enabled:  # H6: test-time augmentation (views / decodes), see inference/tta.py
-        from tunelab.inference.tta import tta_predict
-
-        prediction, _ = tta_predict(task, model, tokenizer, frame, cfg, plan)
-    else:
-        prediction = task.predict(model, tokenizer, frame, cfg, plan)
+    prediction = predict_frame(task, model, tokenizer, frame, cfg, plan)
     out = prediction_frame(prediction, cfg.inference.id_column, with_probs=output.suffix.lower() in (".jsonl", ".json"))
     write_frame(submission_columns(out, cfg), output)
     console.print(f"wrote {len(out)} predictions to {output}")
     return output
 
 
-def load_trained(run_dir: Path, overrides: list[str]) -> tuple[Config, Any, Any, Any, RuntimePlan]:
-    """(config with overrides, task, final model ready for inference, tokenizer, runtime plan)."""
-    return load_trained_run(*run_config(run_dir, overrides))
+def predict_frame(
+    task: Any, model: Any, tokenizer: Any, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan
+) -> Prediction:
+    """The one prediction path for a validated frame (`tunelab predict` and `tunelab serve` share it)."""
+    if cfg.inference.tta.enabled:  # test-time augmentation (views / decodes), see inference/tta.py
+        from tunelab.inference.tta import tta_predict
+
+        prediction, _ = tta_predict(task, model, tokenizer, frame, cfg, plan)
+        return prediction
+    return task.predict(model, tokenizer, frame, cfg, plan)
+
+
+def load_trained(
+    run_dir: Path, overrides: list[str], model_dir: Path | None = None
+) -> tuple[Config, Any, Any, Any, RuntimePlan]:
+    """(config with overrides, task, final model ready for inference, tokenizer, runtime plan).
+
+    `model_dir` replaces the run's model/ (e.g. the directory `tunelab export --merge` wrote).
+    """
+    run, cfg = run_config(run_dir, overrides)
+    return load_trained_run(run, cfg, model_dir)
 
 
 def run_config(run_dir: Path, overrides: list[str]) -> tuple[Any, Config]:
@@ -69,18 +82,32 @@ def run_config(run_dir: Path, overrides: list[str]) -> tuple[Any, Config]:
     return run, cfg
 
 
-def load_trained_run(run: Any, cfg: Config) -> tuple[Config, Any, Any, Any, RuntimePlan]:
+def load_trained_run(run: Any, cfg: Config, model_dir: Path | None = None) -> tuple[Config, Any, Any, Any, RuntimePlan]:
     """`load_trained` for a run opened by `run_config`: the slow part (plan, task, model)."""
-    from tunelab.runs import final_model_dir
     from tunelab.runtime.plan import apply_global_settings, decide_plan
     from tunelab.tasks.base import task_from_config
 
-    model_dir = final_model_dir(run.path)
+    model_dir = resolve_model_dir(run.path, model_dir)
     plan = decide_plan(cfg)
     apply_global_settings(plan)
     task = task_from_config(cfg, run.label_names)
     tokenizer, model = task_model(task, cfg, plan, model_dir)
     return cfg, task, model, tokenizer, plan
+
+
+def resolve_model_dir(run_dir: Path, model_dir: Path | None) -> Path:
+    """The run's model/ directory, or `model_dir` (an export) when given; refused if not a model."""
+    from tunelab.runs import final_model_dir
+
+    if model_dir is None:
+        return final_model_dir(run_dir)
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file() and not (model_dir / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"{model_dir}: not a model directory (no config.json or adapter_config.json)",
+            hint="pass the directory written by `tunelab export` (or leave the option out to use RUN_DIR/model)",
+        )
+    return model_dir
 
 
 def task_model(task: Any, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tuple[Any, Any]:
