@@ -110,3 +110,18 @@ def test_shipped_example_data_has_no_leakage(config, monkeypatch):
     monkeypatch.chdir(REPO)
     splits = load_splits(load_config(REPO / "examples" / config))
     assert not [w for w in splits.warnings if "leakage" in w]
+
+
+def test_throughput_plot_puts_samples_and_tokens_on_their_own_axes():
+    from tunelab.reporting.charts import _plt, two_axis_figure
+
+    history = [{"step": s, "samples_per_s": 10.0 + s, "tokens_per_s": 2000.0 + 50 * s} for s in range(1, 6)]
+    fig = two_axis_figure(history, ["samples_per_s"], ["tokens_per_s"], "throughput", ("samples/s", "tokens/s"))
+    left, right = fig.axes
+    assert (left.get_ylabel(), right.get_ylabel()) == ("samples/s", "tokens/s")
+    # each axis spans its own series, so neither line is flat
+    assert left.get_ylim()[1] < 100 and right.get_ylim()[0] > 1000
+    _plt().close(fig)
+    only = two_axis_figure(history, ["samples_per_s"], ["missing"], "t")
+    assert len(only.axes) == 1
+    _plt().close(only)

@@ -57,6 +57,48 @@ def curves(history: list[dict[str, Any]], keys: Sequence[str], title: str, ylabe
     return _png(fig)
 
 
+def two_axis_curves(
+    history: list[dict[str, Any]],
+    left: Sequence[str],
+    right: Sequence[str],
+    title: str,
+    labels: tuple[str, str] = ("", ""),
+) -> bytes | None:
+    """Two families of curves on their own y axes (e.g. samples/s left, tokens/s right)."""
+    fig = two_axis_figure(history, left, right, title, labels)
+    return None if fig is None else _png(fig)
+
+
+def two_axis_figure(
+    history: list[dict[str, Any]],
+    left: Sequence[str],
+    right: Sequence[str],
+    title: str,
+    labels: tuple[str, str] = ("", ""),
+) -> Any:
+    """The figure of `two_axis_curves`. Why two axes: tokens/s is ~100x samples/s, so on one
+    axis the samples/s line is flat at the bottom and says nothing."""
+    sides = [[(k, *_series(history, k)) for k in keys] for keys in (left, right)]
+    sides = [[d for d in side if d[1]] for side in sides]
+    if not sides[0] and not sides[1]:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    axes = [ax, ax.twinx()] if sides[0] and sides[1] else [ax]
+    colors = iter(["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"])
+    handles = []
+    for axis, side, label in zip(axes, [s for s in sides if s], [lab for s, lab in zip(sides, labels) if s]):
+        for key, xs, ys in side:
+            marker = "o" if len(xs) < 30 else None
+            handles += axis.plot(xs, ys, marker=marker, markersize=3, label=key, color=next(colors))
+        axis.set_ylabel(label)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8)
+    return fig
+
+
 def bars(
     labels: Sequence[str],
     values: Sequence[float],

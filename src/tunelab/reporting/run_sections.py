@@ -148,7 +148,13 @@ def training_section(run: RunSummary) -> Section:
         image(
             "throughput",
             "Throughput",
-            charts.curves(h, ["samples_per_s", "tokens_per_s", "samples/s", "tokens/s"], "throughput", "per second"),
+            charts.two_axis_curves(
+                h,
+                ["samples_per_s", "samples/s"],
+                ["tokens_per_s", "tokens/s"],
+                "throughput",
+                ("samples/s", "tokens/s"),
+            ),
         )
     )
     head = run.headline()
