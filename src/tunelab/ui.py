@@ -11,6 +11,8 @@ keeps every command consistent.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from functools import cache
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -139,3 +142,80 @@ def quiet_progress() -> Iterator[None]:
         yield
     finally:
         _local.quiet = previous
+
+
+# ----------------------------------------------------------------------------- library noise
+# What the libraries print that a user should not have to read: per-shard progress bars, the
+# transformers load report (a table with raw ANSI codes even in a log file), "Token indices sequence
+# length is longer..." (we report truncation ourselves), deprecations triggered inside the
+# libraries. What matters is kept as one plain line of ours. Installed by the first code that
+# loads a model or tokenizer (models/), so `tunelab validate` or `--help` never import transformers.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_DROPPED = (
+    "Token indices sequence length is longer than the specified maximum",
+    "There were missing keys in the checkpoint model loaded",  # tied weights: training/best_load.py
+)
+_REPORT_WORDS = {
+    "MISSING": "newly initialised (not in the checkpoint)",
+    "UNEXPECTED": "in the checkpoint but unused by this model",
+    "MISMATCH": "re-initialised (shape differs from the checkpoint)",
+}
+_quiet = False
+
+
+def quiet_libraries() -> None:
+    """Once per process: library progress bars off, their warnings as plain lines of ours."""
+    global _quiet
+    if _quiet:
+        return
+    _quiet = True
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*'pin_memory' argument is set as true but no accelerator")
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bars()
+    hf_logging.disable_progress_bar()  # "Loading weights", "Writing model shards"
+    hf_logging.get_logger()  # creates transformers' own handler, which we then replace
+    hf_logging.disable_default_handler()
+    hf_logging.add_handler(_LibraryLines(logging.WARNING))
+
+
+def library_line(message: str) -> str | None:
+    """The one line of ours for a library log message; None to drop it."""
+    text = _ANSI.sub("", message).strip()
+    if any(text.startswith(d) for d in _DROPPED):
+        return None
+    if "LOAD REPORT" in text.split("\n", 1)[0]:
+        return _load_report_line(text)
+    return " ".join(text.split()) if text else None
+
+
+def _load_report_line(text: str) -> str | None:
+    """`classifier.weight | MISSING |` rows of the report -> "newly initialised ...: classifier.weight, ..."."""
+    by_status: dict[str, list[str]] = {}
+    for row in text.splitlines():
+        cells = [c.strip() for c in row.split("|")]
+        if len(cells) >= 2 and cells[1] in _REPORT_WORDS:
+            by_status.setdefault(cells[1], []).append(cells[0])
+    parts = []
+    for status, keys in by_status.items():
+        shown = ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+        parts.append(f"{_REPORT_WORDS[status]}: {shown}")
+    return "weights " + "; ".join(parts) if parts else None
+
+
+class _LibraryLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = library_line(record.getMessage())
+        except Exception:  # a log call must never break training
+            return
+        if line is None:
+            return
+        if "LOAD REPORT" in record.getMessage():
+            info(escape(line))
+        else:
+            warn(escape(line), prefix=record.name.split(".")[0])

@@ -108,8 +108,10 @@ def _from_pretrained(auto_cls: Any, source: str, kwargs: dict[str, Any], cfg: Co
 
 
 def _check_local_source(source: str, revision: str | None = None) -> None:
+    from tunelab import ui
     from tunelab.models.source import check_model_source
 
+    ui.quiet_libraries()  # before from_pretrained: its load report becomes one line of ours
     check_model_source(source, revision)  # a typo or an unreachable Hub id: at once, not after retries
     path = Path(source).expanduser()
     if looks_local(source) and not path.is_dir():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from tunelab import ui
 from tunelab.errors import ModelError
 from tunelab.models.source import check_model_source
 
@@ -35,6 +36,7 @@ def load_tokenizer(cfg: Config, *, padding_side: str = "right") -> PreTrainedTok
 
     from tunelab.safety.remote_code import warn_remote_code
 
+    ui.quiet_libraries()  # the first model-side code of every command: library noise off from here
     source = cfg.model.name_or_path
     warn_remote_code(source, cfg.model.trust_remote_code)
     # A path typo or an unreachable Hub id fails here at once, not after the loader's retries.

@@ -65,6 +65,7 @@ def build_trainer(
     from transformers.trainer_callback import PrinterCallback
 
     from tunelab.training.arguments import training_arguments
+    from tunelab.training.best_load import best_load_class
     from tunelab.training.callbacks import HistoryCallback, RichProgressCallback, console
     from tunelab.training.checkpointing import atomic_trainer_class
 
@@ -97,7 +98,7 @@ def build_trainer(
     if cfg.training.early_stopping_patience and args.load_best_model_at_end:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
     trainer_kwargs.setdefault("compute_metrics", task.compute_metrics)
-    cls = atomic_trainer_class(trainer_cls or Trainer)
+    cls = best_load_class(atomic_trainer_class(trainer_cls or Trainer))
     trainer = cls(
         model=model,
         args=args,
