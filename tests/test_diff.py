@@ -152,7 +152,7 @@ def test_run_against_its_own_config_reports_nothing_that_matters(runs):
     assert out["b"]["kind"] == "config"
     assert out["differences"] == [], out["differences"]
     assert out["results"]["explanations"] == []
-    assert out["speed"]["factors"] == [] and out["speed"]["basis"] == "estimated"
+    assert out["speed"]["factors"] == [] and out["speed"]["basis"] == "estimated" and out["speed"]["slower"] is None
     assert any("no speed difference" in line for line in out["headline"])
 
 

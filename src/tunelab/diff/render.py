@@ -16,6 +16,8 @@ MAX_VALUE = 60
 
 
 def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
@@ -84,7 +86,11 @@ def _speed(con: Any, result: DiffResult, plain: bool) -> None:
         rows.append(["", "unexplained rest", "", "", f"{sp.unexplained:.2f}x", "", sp.note])
     elif sp.note:
         rows.append(["", "note", "", "", "", "", sp.note])
-    title = f"Speed: {sp.slower or '-'} is slower" + (f" by {sp.ratio:.2f}x ({sp.basis})" if sp.ratio else "")
+    title = (
+        f"Speed: {sp.slower} is slower by {sp.ratio:.2f}x ({sp.basis})"
+        if sp.slower and sp.ratio
+        else f"Speed: no difference ({sp.basis})"
+    )
     _table(con, title, ["#", "difference", "A", "B", "factor", "basis", "why"], rows, plain)
 
 

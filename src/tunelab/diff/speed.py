@@ -75,9 +75,10 @@ def compare_speed(a: Side, b: Side) -> SpeedReport:
         rep.basis = "estimated"
         total_a = math.prod(c.mult for c in costs_a.values())
         total_b = math.prod(c.mult for c in costs_b.values())
-        rep.slower = "A" if total_a > total_b else "B"
         rep.ratio = max(total_a, total_b) / min(total_a, total_b)
-    slow, fast = (costs_a, costs_b) if rep.slower == "A" else (costs_b, costs_a)
+        if rep.ratio > 1.0001:  # equal cost: no side is slower
+            rep.slower = "A" if total_a > total_b else "B"
+    slow, fast = (costs_b, costs_a) if rep.slower == "B" else (costs_a, costs_b)
     for key, s in slow.items():
         f = fast.get(key)
         if f is None or abs(math.log(s.mult / f.mult)) < 0.01:
