@@ -183,6 +183,13 @@ def test_a_run_stopped_by_a_too_large_head_is_explained(runs, tmp_path):
     assert first["a"] < 1.2 < first["b"]  # initial loss / ln(C): ~1 for the good head, far above for the bad one
 
 
+def test_latest_name_names_the_newest_run(runs, tmp_path):
+    for stamp in ("20260101T000000Z", "20260102T000000Z"):  # `tunelab train` names runs <stamp>_<name>
+        shutil.copytree(runs["fast"], tmp_path / "runs" / f"{stamp}_fast", ignore=shutil.ignore_patterns("model"))
+    out = _diff_json(str(runs["slow"]), f"latest:{tmp_path / 'runs'}/fast")
+    assert out["b"]["path"].endswith("20260102T000000Z_fast") and out["speed"]["factors"][0]["key"] == "batching"
+
+
 def test_plain_output_off_a_terminal(runs):
     result = CliRunner().invoke(app, ["diff", str(runs["slow"]), str(runs["fast"])], env=OFFLINE)
     assert result.exit_code == 0, result.output

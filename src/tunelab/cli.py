@@ -340,8 +340,10 @@ def report(
 @app.command()
 @_friendly
 def diff(
-    run_a: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    run_b: Annotated[Path, typer.Argument(help="Another run directory, or a YAML config.", show_default=False)],
+    run_a: Annotated[Path, typer.Argument(help="A run directory, or latest:NAME.", show_default=False)],
+    run_b: Annotated[
+        Path, typer.Argument(help="Another run directory (or latest:NAME), or a YAML config.", show_default=False)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON (docs/diff.md).")] = False,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also show differences that do not matter (paths, names, timestamps).")

@@ -59,8 +59,8 @@ class Side:
 
 
 def load_side(path: str | Path, label: str) -> Side:
-    """A run directory (has run.json) or a YAML config file."""
-    path = Path(path)
+    """A run directory (has run.json; `latest:NAME` for the newest run of a config) or a YAML config."""
+    path = runs.resolve_run_ref(path)
     if path.is_dir():
         return _run_side(path, label)
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
