@@ -31,11 +31,12 @@ class Engine:
 
     @classmethod
     def load(cls, run_dir: Path, overrides: list[str] | None = None, model_dir: Path | None = None) -> Engine:
-        from tunelab.inference.predict import load_trained
+        from tunelab.inference.predict import load_trained_run, run_config
 
-        cfg, task, model, tokenizer, plan = load_trained(Path(run_dir), overrides or [], model_dir=model_dir)
+        run, cfg = run_config(Path(run_dir), overrides or [])  # also resolves latest:NAME
+        cfg, task, model, tokenizer, plan = load_trained_run(run, cfg, model_dir)
         model.eval()
-        return cls(Path(run_dir), cfg, task, model, tokenizer, plan)
+        return cls(run.path, cfg, task, model, tokenizer, plan)
 
     # ------------------------------------------------------------------ what a request may send
     @property

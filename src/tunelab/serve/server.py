@@ -76,11 +76,11 @@ def require_stack() -> None:
     """The serving stack is an extra: say how to get it instead of an ImportError traceback."""
     import importlib.util
 
-    from tunelab.errors import ModelError
+    from tunelab.errors import TunelabError
 
     missing = [m for m in ("fastapi", "uvicorn", "prometheus_client") if importlib.util.find_spec(m) is None]
     if missing:
-        raise ModelError(
+        raise TunelabError(
             f"tunelab serve needs {', '.join(missing)} (not installed)", hint='pip install "tunelab[serve]"'
         )
 
@@ -109,7 +109,8 @@ def serve_command(
     from tunelab import ui
     from tunelab.inference.predict import run_config
 
-    _, cfg = run_config(run_dir, overrides)
+    run, cfg = run_config(run_dir, overrides)
+    run_dir = run.path  # latest:NAME resolved once: every worker serves the same run
     settings = resolve_settings(cfg.serve, flags or {})
     common: dict[str, Any] = {
         "host": settings.host,
