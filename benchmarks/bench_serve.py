@@ -3,7 +3,9 @@
 On the demo run (`make demo`: all-MiniLM-L6-v2 fine-tuned on 10 intents) and its 300 test rows:
 1. offline: the run loaded by the same code `tunelab predict` uses (inference/predict.py), and
    `predict_frame` over all rows at the run's inference.batch_size (length-ordered): texts/s;
-   then one bare forward pass (tokenize + model, one row, no server) per row: p50/p99 ms;
+   then one bare forward pass (tokenize + model, one row, no server) per row: p50/p99 ms.
+   Measured 3 times before and 3 times after the server levels, medians reported (the CPU is
+   shared: one timing of a second or two swings with other jobs' load);
 2. `tunelab serve RUN` in a subprocess on 127.0.0.1 (default serve: settings), driven by 1, 8
    and 32 bounded concurrent clients (keep-alive HTTP/1.1 connections on asyncio, one text per
    request, each client sends its next request when the previous one answered): texts/s, p50/p99 latency, mean batch size (from
@@ -25,12 +27,14 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from common import ROOT, load_note, stamp, verdict, write_section
+from common import ROOT, add_threads_arg, load_note, stamp, verdict, write_section
 
 DEMO_RUNS = ROOT / "runs" / "demo"
 DEMO_ROWS = ROOT / "examples" / "data" / "generated" / "test_unlabelled.csv"
@@ -48,18 +52,25 @@ def pct(values: list[float], q: float) -> float:
 
 
 # ------------------------------------------------------------------------------------ offline
-def offline(run: Path, texts: list[str]) -> dict[str, float]:
+def load_engine(run: Path):
+    """The run loaded by the same code `tunelab predict` uses, warmed up."""
+    from tunelab.serve.engine import Engine
+
+    engine = Engine.load(run)
+    engine.warm_up()
+    return engine
+
+
+def offline_once(engine, texts: list[str]) -> dict[str, Any]:
+    """One measurement: offline texts/s, the in-process ceiling, bare forward times (ms)."""
     import pandas as pd
     import torch
 
     from tunelab.config.schema import ServeConfig
     from tunelab.inference.predict import predict_frame
-    from tunelab.serve.engine import Engine
 
-    engine = Engine.load(run)
     cfg, task, model, tok, plan = engine.cfg, engine.task, engine.model, engine.tokenizer, engine.plan
     frame = pd.DataFrame({"text": texts})
-    predict_frame(task, model, tok, frame.head(16), cfg, plan)  # warm-up
     t0 = time.perf_counter()
     predict_frame(task, model, tok, frame, cfg, plan)
     rate = len(texts) / (time.perf_counter() - t0)
@@ -77,13 +88,24 @@ def offline(run: Path, texts: list[str]) -> dict[str, float]:
             enc = tok(text, truncation=True, max_length=cfg.data.max_length, return_tensors="pt")
             model(**enc).logits.float().cpu().numpy()
             bare.append((time.perf_counter() - t0) * 1000)
+    return {"rate": rate, "ceiling": ceiling, "bare": bare}
+
+
+def summarize_offline(reps: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    """Medians over repeats measured before and after the server levels (the CPU is shared)."""
+    from tunelab.config.schema import ServeConfig
+
+    rates = [r["rate"] for r in reps]
+    bare = [ms for r in reps for ms in r["bare"]]
     return {
-        "rate": rate,
-        "batch": cfg.inference.batch_size,
-        "ceiling": ceiling,
-        "ceiling_batch": size,
+        "rate": statistics.median(rates),
+        "rate_range": (min(rates), max(rates)),
+        "ceiling": statistics.median(r["ceiling"] for r in reps),
+        "ceiling_batch": ServeConfig().max_batch_size,
+        "batch": batch,
         "bare_p50": pct(bare, 0.5),
         "bare_p99": pct(bare, 0.99),
+        "reps": len(reps),
     }
 
 
@@ -95,7 +117,7 @@ def free_port() -> int:
 
 
 def start_server(run: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "tunelab.cli", "serve", str(run), "--port", str(port)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -215,11 +237,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=None, help="run directory (default: the newest demo run)")
     ap.add_argument("--small", action="store_true", help="60 rows, one pass; docs untouched")
+    add_threads_arg(ap)
     args = ap.parse_args()
     import pandas as pd
     import torch
 
-    torch.set_num_threads(1)  # the server runs with OMP_NUM_THREADS=1 too
+    threads = args.threads or 1  # one thread unless asked: the server gets the same number
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     run = args.run or newest_demo_run()
     if run is None or not DEMO_ROWS.is_file():
         print("no demo run: run `make demo` first (or pass --run and keep the demo data)", file=sys.stderr)
@@ -228,9 +253,12 @@ def main() -> int:
     texts = texts[:60] if args.small else texts
     passes = 1 if args.small else 3
     load = load_note()
-    off = offline(run, texts)
-    print(f"offline: {off}", flush=True)
+    engine = load_engine(run)
+    reps = [offline_once(engine, texts) for _ in range(3)]
     levels = serve_levels(run, texts, passes)
+    reps += [offline_once(engine, texts) for _ in range(3)]
+    off = summarize_offline(reps, engine.cfg.inference.batch_size)
+    print(f"offline: { {k: v for k, v in off.items()} }", flush=True)
     body = table(run, texts, off, levels, load)
     print(body)
     if not args.small:
@@ -240,7 +268,8 @@ def main() -> int:
 
 def table(run: Path, texts: list[str], off: dict, levels: dict, load: str) -> str:
     rows = [
-        f"| offline `predict_frame` (what `tunelab predict` runs), batch {off['batch']} | - | {len(texts)} rows "
+        f"| offline `predict_frame` (what `tunelab predict` runs), batch {off['batch']}; median of {off['reps']} "
+        f"(range {off['rate_range'][0]:,.0f}-{off['rate_range'][1]:,.0f}) | - | {len(texts)} rows "
         f"| {off['rate']:,.1f} | - | - | {off['batch']} |",
         f"| in-process ceiling: the same code on {off['ceiling_batch']}-text batches in arrival order, no HTTP | - "
         f"| {len(texts)} rows | {off['ceiling']:,.1f} | - | - | {off['ceiling_batch']} |",
@@ -257,7 +286,7 @@ def table(run: Path, texts: list[str], off: dict, levels: dict, load: str) -> st
     return (
         f"### Serving: `tunelab serve` vs offline prediction\n\n{stamp(load)}\n\n"
         f"Run: `{run.name}` (the demo run); rows: the demo's {len(texts)} test texts. Server: default `serve:` "
-        "settings (max_batch_size 32, max_wait_ms 5), one uvicorn worker, one torch thread; clients: keep-alive "
+        "settings (max_batch_size 32, max_wait_ms 5), one uvicorn worker, the same torch threads as offline; clients: keep-alive "
         "HTTP/1.1 connections on asyncio in the benchmark process, on the same 2 cores.\n\n"
         "| mode | clients | work | texts/s | p50 ms | p99 ms | mean batch |\n|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)

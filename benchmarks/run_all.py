@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (`make bench`): training, tokenization, prediction.
+"""Run every benchmark in turn (`make bench`): training, tokenization, prediction, serving.
 
 Each script replaces its own section of docs/benchmarks.md. They run one after another, never
 side by side: on a small CPU two benchmarks at once would each measure the other.
@@ -16,7 +16,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_training.py", "bench_tokenize.py", "bench_predict.py", "bench_checkpoint_hash.py")
+SCRIPTS = (
+    "bench_training.py",
+    "bench_tokenize.py",
+    "bench_predict.py",
+    "bench_checkpoint_hash.py",
+    "bench_serve.py",  # needs the demo run: `make demo` first
+)
 
 
 def main() -> int:

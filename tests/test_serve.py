@@ -212,6 +212,13 @@ def test_api_key_by_env_name_and_never_logged(cls, monkeypatch, capfd):
     assert secret not in str(exc.value)
 
 
+def test_latest_name_serves_the_newest_run_of_a_config(cls):
+    run = cls["run"]
+    with serving(build_app(Path(f"latest:{run.parent}/serve"), [], None, ServeConfig())) as base:
+        meta = httpx.get(f"{base}/v1/metadata", timeout=10).json()
+    assert meta["run_id"] == run.name
+
+
 def test_cli_flags_override_the_serve_section():
     base = ServeConfig(port=9000, max_batch_size=8)
     merged = resolve_settings(base, {"port": 9100, "max_batch_size": None, "workers": 2})
