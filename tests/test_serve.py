@@ -188,6 +188,30 @@ def test_model_exception_fails_only_its_batch(cls):
     assert after.status_code == 200
 
 
+def test_batcher_groups_by_parameters_and_answers_each_caller_in_order():
+    from tunelab.serve.batching import Batcher
+
+    seen: list[tuple[list[str], dict]] = []
+
+    def run_batch(rows, params):
+        seen.append(([r["t"] for r in rows], params))
+        return [{"echo": r["t"], "params": params} for r in rows]
+
+    batcher = Batcher(run_batch, max_batch_size=3, max_wait_ms=300, max_queue=100)
+    a = batcher.submit([{"t": "a1"}, {"t": "a2"}], {})
+    b = batcher.submit([{"t": "b1"}], {"num_beams": 2}, key=(("num_beams", 2),))
+    c = batcher.submit([{"t": "c1"}, {"t": "c2"}], {})
+    batcher.start()
+    try:
+        assert [r["echo"] for r in a.result(timeout=30)] == ["a1", "a2"]
+        assert b.result(timeout=30) == [{"echo": "b1", "params": {"num_beams": 2}}]
+        assert [r["echo"] for r in c.result(timeout=30)] == ["c1", "c2"]
+    finally:
+        batcher.close(timeout=30)
+    # oldest first, at most 3 texts, never mixing parameter sets
+    assert seen == [(["a1", "a2", "c1"], {}), (["b1"], {"num_beams": 2}), (["c2"], {})]
+
+
 # ------------------------------------------------------------------------------------- API key
 def test_api_key_by_env_name_and_never_logged(cls, monkeypatch, capfd):
     secret = "k3y-" + "x" * 24

@@ -109,7 +109,12 @@ def create_app(
     _install_errors(app, state)
     _install_metrics(app, state)
     guard = Depends(_auth(api_key))
+    _install_probes(app, state, guard)
+    _install_predict(app, state, guard)
+    return app
 
+
+def _install_probes(app: FastAPI, state: ServeState, guard: Any) -> None:
     @app.get("/health")
     def health() -> JSONResponse:
         """Liveness: the process answers (500 when the model failed to load)."""
@@ -127,22 +132,27 @@ def create_app(
     def metadata() -> dict[str, Any]:
         """Run id, model, task, labels, max_length, generation settings, limits, versions."""
         engine, _ = state.ready()
-        s = settings
-        limits = {
-            "max_batch_size": s.max_batch_size,
-            "max_wait_ms": s.max_wait_ms,
-            "max_queue": s.max_queue,
-            "max_texts_per_request": s.max_texts_per_request,
-            "max_chars_per_text": s.max_chars_per_text,
-            "max_new_tokens_limit": s.max_new_tokens_limit,
-            "max_num_beams": s.max_num_beams,
-        }
+        limits = state.settings.model_dump(
+            include={
+                "max_batch_size",
+                "max_wait_ms",
+                "max_queue",
+                "max_texts_per_request",
+                "max_chars_per_text",
+                "max_new_tokens_limit",
+                "max_num_beams",
+            }
+        )
         return {**engine.metadata(), "limits": limits}
 
     @app.get("/metrics", dependencies=[guard])
     def metrics() -> Response:
         """Prometheus text format: requests, latency histogram, batch sizes, queue depth."""
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _install_predict(app: FastAPI, state: ServeState, guard: Any) -> None:
+    settings = state.settings
 
     @app.post("/v1/predict", dependencies=[guard, Depends(_body_limit(settings))])
     async def predict(body: PredictRequest) -> JSONResponse:
@@ -171,8 +181,6 @@ def create_app(
         # Serialised here: FastAPI's generic encoder walks the nested answer recursively, which
         # costs more per request than the model for short texts on a CPU.
         return JSONResponse({"predictions": predictions})
-
-    return app
 
 
 def _auth(api_key: str | None) -> Callable[[Request], None]:
