@@ -137,6 +137,20 @@ def test_tunelab_bench_cli_on_a_config(tmp_path):
     assert data["meta"]["steps"] == whole_cycles(1, data["meta"]["rows"], 4) > 1  # whole cycles, not the 1 asked
     assert all(r["samples"] == data["meta"]["steps"] * 4 for r in data["results"])
     assert (out / "bench.png").is_file() and "| naive" in (out / "bench.md").read_text()
+    # the terminal says why 1 step became several
+    said = " ".join(result.output.split())
+    assert f"{data['meta']['steps']} optimizer steps (--steps 1 rounded up to whole length-group cycles" in said
+    assert "untimed warm-up steps" in said
+
+
+def test_steps_note_explains_rounding_and_warmup():
+    from tunelab.bench.harness import steps_note
+
+    assert steps_note(10, 10, 80, 4) == "10 optimizer steps, after 3 untimed warm-up steps (batch 4, 80 rows)"
+    assert steps_note(7, 10, 80, 4).startswith(
+        "10 optimizer steps (--steps 7 rounded up to whole length-group cycles of 5"
+    )
+    assert steps_note(None, 10, 80, 4).startswith("10 optimizer steps (whole length-group cycles of 5 steps")
 
 
 def test_every_row_uses_the_fused_adamw_and_records_load_and_cpu_time():

@@ -64,6 +64,19 @@ def whole_cycles(steps: int, num_rows: int, batch_size: int) -> int:
     return max(cycle, math.ceil(steps / cycle) * cycle)
 
 
+def steps_note(requested: int | None, steps: int, num_rows: int, batch_size: int) -> str:
+    """How many steps are timed and why that many, e.g. when --steps 10 becomes 14."""
+    cycle = grouped_cycle_steps(num_rows, batch_size)
+    why = f"whole length-group cycles of {cycle} steps, so every configuration sees the same length mix"
+    if requested is None:
+        head = f"{steps} optimizer steps ({why})"
+    elif requested != steps:
+        head = f"{steps} optimizer steps (--steps {requested} rounded up to {why})"
+    else:
+        head = f"{steps} optimizer steps"
+    return f"{head}, after {WARMUP_STEPS} untimed warm-up steps (batch {batch_size}, {num_rows} rows)"
+
+
 def run_bench(
     make_model: Callable[[], Any],
     rows: Any,
@@ -140,7 +153,7 @@ def bench_command(
     specs = build_specs(plan, names, auto, packable)
     bs = cfg.training.per_device_train_batch_size
     n_steps = whole_cycles(steps or 2 * grouped_cycle_steps(len(inputs.rows), bs), len(inputs.rows), bs)
-    console.print(f"{len(specs)} configurations x {n_steps} optimizer steps (batch {bs}, {len(inputs.rows)} rows)")
+    console.print(f"{len(specs)} configurations x {steps_note(steps, n_steps, len(inputs.rows), bs)}")
     results = _with_progress(
         lambda progress: run_bench(
             inputs.make_model,
