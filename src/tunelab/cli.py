@@ -28,6 +28,25 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def _flags_without_type() -> None:
+    """typer 0.2x prints a `<bool>` type after every on/off flag (`--help <bool>`, `--resume <bool>`),
+    which reads as if the flag took a value; flags show no type here."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_tunelab", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._tunelab = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_type()
+
 SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", "-s", help="Override a config key: --set training.learning_rate=1e-4 (repeatable)."),
@@ -201,9 +220,21 @@ def doctor(
 def bench(
     config: ConfigArg,
     set_: SetOpt = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps measured per configuration.")] = None,
-    strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies to compare.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Directory for bench.md/bench.json/bench.png.")] = None,
+    steps: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Optimizer steps timed per configuration, rounded up to whole length-group cycles "
+            "(default: two cycles)."
+        ),
+    ] = None,
+    strategies: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated strategies to compare (default: dynamic,grouped,packed,auto)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Directory for bench.md/bench.json/bench.png (default: <output_dir>/bench)."),
+    ] = None,
 ) -> None:
     """Measure throughput of batching/precision strategies side by side, with naive and ideal references."""
     cfg = _load(config, set_)
