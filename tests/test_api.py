@@ -106,6 +106,7 @@ def test_train_reopen_predict_evaluate(trained, tmp_path):
     assert run.metrics["validation"]["accuracy"] > 0.6  # chance is 1/3
 
     again = tunelab.Run.open(run.path)
+    assert tunelab.Run.open(f"latest:{run.path.parent}/api").path == run.path
     assert again.config == run.config and again.metrics == run.metrics
     test = pd.read_csv(data["test"])
     by_frame = again.predict(test)

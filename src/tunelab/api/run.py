@@ -91,19 +91,19 @@ class Run:
         label column is optional). With `output`, the frame is also written there atomically
         (CSV, TSV, JSONL or Parquet by suffix), as `tunelab predict` does.
         """
-        from tunelab.inference.predict import check_output_path, prediction_frame, submission_columns, write_frame
+        from tunelab.inference.predict import (
+            check_output_path,
+            predict_frame,
+            prediction_frame,
+            submission_columns,
+            write_frame,
+        )
         from tunelab.ui import console
 
         if output is not None:
             check_output_path(Path(output), Path(data) if isinstance(data, (str, os.PathLike)) else None)
-        cfg, task, model, tokenizer, plan = self._model(overrides)
-        frame = _read(cfg, data, split="predict")
-        if cfg.inference.tta.enabled:  # test-time augmentation: views / decodes (inference/tta.py)
-            from tunelab.inference.tta import tta_predict
-
-            prediction, _ = tta_predict(task, model, tokenizer, frame, cfg, plan)
-        else:
-            prediction = task.predict(model, tokenizer, frame, cfg, plan)
+        frame, (cfg, task, model, tokenizer, plan) = self._input_and_model(data, "predict", overrides)
+        prediction = predict_frame(task, model, tokenizer, frame, cfg, plan)
         with_probs = output is None or Path(output).suffix.lower() in (".jsonl", ".json")
         out = submission_columns(prediction_frame(prediction, cfg.inference.id_column, with_probs=with_probs), cfg)
         if output is not None:
@@ -121,8 +121,7 @@ class Run:
         """
         from tunelab.evaluation.run import write_evaluation
 
-        cfg, task, model, tokenizer, plan = self._model(overrides)
-        frame = _read(cfg, data, split="validation")  # labels required
+        frame, (cfg, task, model, tokenizer, plan) = self._input_and_model(data, "validation", overrides)
         prediction = task.predict(model, tokenizer, frame, cfg, plan)
         report = task.score(prediction, frame)
         source = str(data) if isinstance(data, (str, os.PathLike)) else DATAFRAME
@@ -142,15 +141,21 @@ class Run:
 
         return export_run(self.path, output=Path(output) if output is not None else None, merge=merge)
 
-    def _model(self, overrides: list[str] | None) -> tuple[Any, ...]:
-        """(config, task, model, tokenizer, plan), loaded once per set of overrides."""
-        from tunelab.inference.predict import load_trained
+    def _input_and_model(self, data: FrameOrPath, split: str, overrides: list[str] | None) -> tuple[Any, Any]:
+        """The validated input, then (config, task, model, tokenizer, plan).
+
+        The input is checked first (seconds), the model loaded after (slow), and only once per
+        set of overrides: a notebook predicts many frames with one Run.
+        """
+        from tunelab.inference.predict import load_trained_run, run_config
 
         key = tuple(overrides or ())
+        run, cfg = run_config(self.path, list(key))
+        frame = _read(cfg, data, split=split)
         if self._loaded is None or self._loaded[0] != key:
             self._loaded = None  # free the previous model before loading another
-            self._loaded = (key, load_trained(self.path, list(key)))
-        return self._loaded[1]
+            self._loaded = (key, load_trained_run(run, cfg))
+        return frame, self._loaded[1]
 
     def _json(self, name: str, hint: str) -> dict[str, Any]:
         path = self.path / name
