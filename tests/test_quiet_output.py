@@ -138,3 +138,26 @@ def test_best_checkpoint_report_is_silent_for_tied_weights_and_names_real_gaps(t
     assert f"best checkpoint: 1 weight(s) missing, kept from the last step: {gap}" in err
     assert "embed_tokens" not in err
     assert torch.equal(model.lm_head.weight, model.model.shared.weight)
+
+
+def test_tables_off_a_terminal_are_plain_lines_without_empty_columns():
+    import io
+
+    from rich.console import Console
+
+    rows = [["train", "runs/a/very/long/path/" + "x" * 120 + "/train.csv", "270", ""], ["test", "t.csv", "40", ""]]
+    buf = io.StringIO()
+    ui.print_rows(
+        "data: summarization", ["split", "source", "rows", "labels (top)"], rows, console=ui.console(file=buf)
+    )
+    text = buf.getvalue()
+    assert text.splitlines() == [
+        "data: summarization",
+        f"  split: train; source: {rows[0][1]}; rows: 270",  # one line, the path whole
+        "  split: test; source: t.csv; rows: 40",
+    ]
+    assert "labels" not in text and "\x1b[" not in text and "┃" not in text
+    term = io.StringIO()
+    console = Console(file=term, force_terminal=True, width=100)
+    ui.print_rows("data", ["split", "rows", "labels (top)"], [["train", "3", ""]], console=console)
+    assert "split" in term.getvalue() and "labels" not in term.getvalue()

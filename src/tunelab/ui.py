@@ -219,3 +219,38 @@ class _LibraryLines(logging.Handler):
             info(escape(line))
         else:
             warn(escape(line), prefix=record.name.split(".")[0])
+
+
+# ------------------------------------------------------------------------------------ tables
+def print_rows(
+    title: str,
+    headers: list[str],
+    rows: list[list[Any]],
+    *,
+    console: Console | None = None,
+    styles: list[str | None] | None = None,
+) -> None:
+    """A table on a terminal; off a terminal (CI, nohup, Slurm) one plain line per row.
+
+    A log file gets `title` then `  header: value; header: value` lines: nothing wrapped into an
+    80-column box, no path broken across lines, grep-able. Columns empty in every row (a label
+    column of a task without labels) are left out in both forms. `rows` hold plain text (escaped
+    here); `styles` colours whole rows on a terminal.
+    """
+    out = console or _cached(False)
+    keep = [i for i in range(len(headers)) if any(str(r[i]).strip() for r in rows if i < len(r))]
+    headers = [headers[i] for i in keep]
+    rows = [[("" if r[i] is None else str(r[i])) for i in keep] for r in rows]
+    if not out.is_terminal:
+        out.print(escape(title), highlight=False)
+        for row in rows:
+            out.print("  " + escape("; ".join(f"{h}: {v}" for h, v in zip(headers, row) if v)), highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for i, row in enumerate(rows):
+        table.add_row(*[escape(v) for v in row], style=(styles[i] if styles else None))
+    out.print(table)
