@@ -161,3 +161,25 @@ def test_tables_off_a_terminal_are_plain_lines_without_empty_columns():
     console = Console(file=term, force_terminal=True, width=100)
     ui.print_rows("data", ["split", "rows", "labels (top)"], [["train", "3", ""]], console=console)
     assert "split" in term.getvalue() and "labels" not in term.getvalue()
+
+
+def test_doctor_findings_in_a_log_file_are_one_line_each():
+    import io
+
+    from tunelab.diagnostics.doctor import print_findings
+    from tunelab.diagnostics.findings import info, warning
+
+    long_fix = "point model.name_or_path at /a/very/long/path/" + "y" * 100 + "/model"
+    findings = [
+        warning("loss.initial", "initial loss 9.1 is far above ln(3)", long_fix, loss=9.1),
+        info("x.y", "ok", "-"),
+    ]
+    buf = io.StringIO()
+    print_findings(findings, file=buf)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "tunelab doctor"
+    assert (
+        lines[1].startswith("  id: loss.initial; severity: warning; title: initial loss 9.1") and long_fix in lines[1]
+    )
+    assert lines[2].startswith("  id: x.y; severity: info") and lines[3].startswith("ready to train: 0 error(s)")
+    assert "\x1b[" not in buf.getvalue() and "│" not in buf.getvalue()

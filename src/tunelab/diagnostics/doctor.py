@@ -162,23 +162,19 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def print_findings(findings: list[Finding], file: Any = None) -> None:
-    """The rich table: id, severity, title, evidence, fix; then a one-line verdict."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    """id, severity, title, evidence, fix: a table on a terminal, one line per finding in a log
+    file (ui.print_rows); then a one-line verdict."""
+    from tunelab import ui
 
-    console = Console(file=file or sys.stdout)
-    table = Table(title="tunelab doctor", show_lines=True, expand=True)
-    table.add_column("id", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    for col, ratio in (("title", 4), ("evidence", 4), ("fix", 3)):
-        table.add_column(col, ratio=ratio, overflow="fold")
-    for f in findings:
-        style = _STYLE[f.severity]
-        table.add_row(
-            f.id, f"[{style}]{f.severity}[/]", escape(f.title), escape(format_evidence(f.evidence)), escape(f.fix)
-        )
-    console.print(table)
+    console = ui.console(file=file) if file is not None else ui.console()
+    rows = [[f.id, f.severity, f.title, format_evidence(f.evidence), f.fix] for f in findings]
+    ui.print_rows(
+        "tunelab doctor",
+        ["id", "severity", "title", "evidence", "fix"],
+        rows,
+        console=console,
+        styles=[_STYLE[f.severity] for f in findings],
+    )
     n_err = sum(f.severity == "error" for f in findings)
     n_warn = sum(f.severity == "warning" for f in findings)
     verdict = "[bold red]NOT READY[/]" if n_err else "[bold green]ready to train[/]"
