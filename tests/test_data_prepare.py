@@ -20,8 +20,10 @@ def test_validate_prints_rows_labels_and_warnings(tmp_path):
     console = _console()
     splits = validate_from_config(make_cfg(tmp_path, test_file=str(tmp_path / "test.csv")), console)
     out = console.export_text()
-    assert f"│ train      │ {tmp_path}/train.csv (random 10% holdout, seed 42)" in out
-    assert "│   37 │" in out and "│    4 │" in out and "│    1 │" in out
+    # off a terminal: one line per split, the path whole
+    assert f"  split: train; source: {tmp_path}/train.csv (random 10% holdout, seed 42); rows: 37; labels" in out
+    assert "split: validation;" in out and "; rows: 4;" in out
+    assert f"  split: test; source: {tmp_path}/test.csv; rows: 1\n" in out  # no labels in the test file
     assert "3 labels: billing, login, solo" in out
     assert "warning:" in out and "train.csv: column label: 1 label(s) with a single example" in out
     assert "leakage: 1 test row(s)" in out
@@ -67,3 +69,25 @@ def test_cli_validate_ok(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "data OK (0 warning(s))" in result.output
     assert not (tmp_path / ".tunelab_cache").exists()
+
+
+def test_validate_tables_have_no_empty_columns(tmp_path):
+    from gen_support import dialogue_frame, sft_frame
+    from tunelab.config.loader import validate_config
+
+    dialogue_frame(20).to_csv(tmp_path / "d.csv", index=False)
+    sft_frame(20).to_csv(tmp_path / "s.csv", index=False)
+    outs = {}
+    for kind, task, path in (
+        ("summarization", {"type": "summarization"}, "d.csv"),
+        ("sft", {"type": "sft", "label_set": ["spam", "ham"]}, "s.csv"),
+    ):
+        cfg = validate_config(
+            {"task": task, "data": {"train_file": str(tmp_path / path)}, "model": {"name_or_path": "m"}}
+        )
+        console = Console(record=True, width=200, force_terminal=True)
+        validate_from_config(cfg, console)
+        outs[kind] = console.export_text()
+    header = next(ln for ln in outs["summarization"].splitlines() if "split" in ln)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["split", "source", "rows"]  # no unnamed column
+    assert "ham: " in outs["sft"] and "spam: " in outs["sft"]  # the sft labels column is filled

@@ -64,20 +64,18 @@ def prepare_from_config(cfg: Config, console: Console | None = None) -> Prepared
 
 def print_summary(splits: Splits, cfg: Config, console: Console) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from tunelab import ui
 
     manifest = splits.manifest
-    table = Table(title=f"data: {cfg.task.type}", title_justify="left")
-    table.add_column("split")
-    table.add_column("source")
-    table.add_column("rows", justify="right")
-    table.add_column("labels (top)" if splits.label_names else "")
     files, split = manifest["files"], manifest["split"]
+    rows = []
     for name, frame in splits.frames().items():
         carved = name == "validation" and name not in files or name == "train" and split["method"] != "file"
         source = f"{files['train']['path']} ({_how(split)})" if carved else files[name]["path"]
-        table.add_row(name, escape(source), str(len(frame)), escape(_top_labels(manifest["label_counts"].get(name))))
-    console.print(table)
+        rows.append([name, source, str(len(frame)), _top_labels(manifest["label_counts"].get(name))])
+    # A table on a terminal, a line per split in a log; a labels column only when a split has labels.
+    ui.print_rows(f"data: {cfg.task.type}", ["split", "source", "rows", "labels (top)"], rows, console=console)
     if splits.label_names:
         shown = ", ".join(map(str, splits.label_names[:_SHOWN_LABELS]))
         more = " ..." if len(splits.label_names) > _SHOWN_LABELS else ""
@@ -130,6 +128,6 @@ def print_length_stats(stats: dict[str, dict[str, float]], max_length: int, cons
 
 
 def _console() -> Console:
-    from rich.console import Console
+    from tunelab import ui
 
-    return Console(emoji=False)  # "train.csv:label:" must not become an emoji
+    return ui.console()  # plain and wide off a terminal; emoji off ("train.csv:label:")

@@ -224,6 +224,11 @@ def label_counts(frame: pd.DataFrame | None, label_col: str | None) -> dict[str,
     return {str(k): int(v) for k, v in Counter(frame[label_col].dropna()).most_common()}
 
 
+def _answer_class_column(cfg: Config) -> str | None:
+    # sft with a label set answers with a class too: its response counts are label counts.
+    return cfg.task.response_column if cfg.task.type == "sft" and cfg.task.label_set else None
+
+
 def _manifest(
     cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None, label_col: str | None
 ) -> dict[str, Any]:
@@ -234,7 +239,7 @@ def _manifest(
         "split": split_info,
         "rows": {name: (len(f) if f is not None else 0) for name, f in frames.items()},
         "label_names": splits.label_names,
-        "label_counts": {name: label_counts(f, label_col) for name, f in frames.items()},
+        "label_counts": {name: label_counts(f, label_col or _answer_class_column(cfg)) for name, f in frames.items()},
         "kfold": kfold_info,
         "warnings": list(splits.warnings),
     }
