@@ -195,7 +195,7 @@ def test_plain_output_off_a_terminal(runs):
     assert result.exit_code == 0, result.output
     assert "\x1b[" not in result.stdout and "─" not in result.stdout  # plain lines, no boxes
     assert re.search(r"Speed: A is slower by [\d.]+x \(measured\)", result.stdout)
-    assert "1 | batching max_length vs grouped" in result.stdout
+    assert "#: 1; difference: batching max_length vs grouped; A: max_length, padding efficiency" in result.stdout
 
 
 def test_diff_refuses_what_is_not_a_run(tmp_path):

@@ -9,7 +9,7 @@ from typing import Any
 from tunelab.diff.facts import Difference, differences
 from tunelab.diff.results import Explanation, compare_results
 from tunelab.diff.sides import Side, load_side
-from tunelab.diff.speed import SpeedReport, compare_speed
+from tunelab.diff.speed import Factor, SpeedReport, compare_speed
 
 SCHEMA = "tunelab.diff/1"  # bump when a documented --json field changes meaning or goes away
 
@@ -36,7 +36,7 @@ class DiffResult:
             faster = "B" if sp.slower == "A" else "A"
             verb = "differ" if sp.basis == "measured" else "are estimated to differ"
             parts = [f"A and B {verb} {sp.ratio:.1f}x in samples/s ({faster} faster)"]
-            parts += [f"{f.title} explains ~{f.factor:.2f}x ({f.why})" for f in sp.factors[:4]]
+            parts += [f"{f.title} explains ~{f.factor:.2f}x{_evidence(f)}" for f in sp.factors[:4]]
             if sp.unexplained is not None:
                 parts.append(f"unexplained ~{sp.unexplained:.2f}x")
             lines.append("; ".join(parts))
@@ -63,6 +63,16 @@ class DiffResult:
             "differences": [d.to_dict() for d in shown],
             "hidden_differences": len(self.differences) - len(shown),
         }
+
+
+def _evidence(f: Factor) -> str:
+    """The measured facts behind a factor, for the one-line story."""
+    a, b = f.a if isinstance(f.a, dict) else {}, f.b if isinstance(f.b, dict) else {}
+    if f.key == "batching" and "padding_efficiency" in a and "padding_efficiency" in b:
+        return f" (padding efficiency {a['padding_efficiency']:.2f} vs {b['padding_efficiency']:.2f})"
+    if f.key == "data_wait" and "data_wait_share" in a and "data_wait_share" in b:
+        return f" (data wait {100 * a['data_wait_share']:.0f}% vs {100 * b['data_wait_share']:.0f}%)"
+    return ""
 
 
 def compare(a: str | Path, b: str | Path) -> DiffResult:

@@ -11,7 +11,7 @@ from typing import Any
 
 from tunelab import ui
 from tunelab.diff.compare import DiffResult, compare
-from tunelab.diff.render import fmt
+from tunelab.diff.render import facts, fmt
 from tunelab.diff.sides import Side
 from tunelab.errors import RunDirError
 from tunelab.io import atomic_write_text
@@ -81,7 +81,7 @@ def _speed(result: DiffResult) -> Section:
     sp = result.speed
     sec = Section("Speed: differences ranked by effect")
     rows: list[list[Any]] = [
-        [i, f.title, fmt(f.a), fmt(f.b), f"~{f.factor:.2f}x", f.basis, f.why] for i, f in enumerate(sp.factors, 1)
+        [i, f.title, facts(f.a), facts(f.b), f"~{f.factor:.2f}x", f.basis, f.why] for i, f in enumerate(sp.factors, 1)
     ]
     rows.append(["", "samples/s (optimizer steps)", fmt(sp.a), fmt(sp.b), f"{sp.ratio or 1:.2f}x", sp.basis, ""])
     if sp.unexplained is not None:

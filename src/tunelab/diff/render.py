@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from tunelab import ui
 from tunelab.diff.compare import DiffResult
@@ -29,6 +28,18 @@ def fmt(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
+def facts(value: Any) -> str:
+    """A speed factor's per-side facts in a few words."""
+    if isinstance(value, dict) and "padding_efficiency" in value:
+        return (
+            f"{value['batching']}, padding efficiency {value['padding_efficiency']:.2f} "
+            f"({value.get('padding_basis')}), {value['tokens']:.0f} tokens/sample"
+        )
+    if isinstance(value, dict) and "data_wait_share" in value:
+        return f"data wait {100 * value['data_wait_share']:.0f}%, workers {value['workers']}"
+    return fmt(value)
+
+
 def print_json(result: DiffResult, show_all: bool = False) -> None:
     sys.stdout.write(json.dumps(result.to_json(show_all), ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -48,25 +59,15 @@ def print_diff(result: DiffResult, show_all: bool = False) -> None:
 
 
 def _table(con: Any, title: str, columns: list[str], rows: list[list[str]], plain: bool) -> None:
-    if not rows:
-        return
-    if plain:
-        con.print(f"{title}:")
-        for row in rows:
-            con.print("  " + " | ".join(cell for cell in row))
-        return
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(escape(c) for c in row))
-    con.print(table)
+    if rows:  # the one table style: rich on a terminal, `header: value; ...` lines in a log file
+        ui.print_rows(title, columns, rows, console=con)
 
 
 def _speed(con: Any, result: DiffResult, plain: bool) -> None:
     sp = result.speed
     rows = [
-        [str(i), f.title, fmt(f.a), fmt(f.b), f"~{f.factor:.2f}x", f.basis, f.why] for i, f in enumerate(sp.factors, 1)
+        [str(i), f.title, facts(f.a), facts(f.b), f"~{f.factor:.2f}x", f.basis, f.why]
+        for i, f in enumerate(sp.factors, 1)
     ]
     if sp.a or sp.b:
         rows.append(

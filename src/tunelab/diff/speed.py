@@ -144,15 +144,14 @@ def _side_costs(side: Side, other: Side, dims: tuple[int, int, int] | None) -> d
 
 
 def _why(key: str, x: Any, y: Any, attention: bool) -> str:
-    """Why a factor costs what it does, from the A and B facts."""
+    """Why a factor costs what it does (the A and B columns hold the facts)."""
     if key == "batching":
         return (
-            f"padding efficiency {x['padding_efficiency']:.2f} vs {y['padding_efficiency']:.2f}: "
-            f"{x['tokens']:.0f} vs {y['tokens']:.0f} tokens computed per sample"
+            f"{x['tokens']:.0f} vs {y['tokens']:.0f} tokens computed per sample (real tokens / padding efficiency)"
             + ("; attention cost grows with row length squared" if attention else "")
         )
     if key == "data_wait":
-        return f"data wait {100 * x['data_wait_share']:.0f}% vs {100 * y['data_wait_share']:.0f}% of step time"
+        return "time per sample = compute time / (1 - data-wait share)"
     if key == "precision":
         return "16-bit autocast speed-up for this device class, see docs/diff.md"
     if key == "gradient_checkpointing":
