@@ -91,12 +91,18 @@ def _base(tmp_path: Path, model: Path, train: Path, task: dict, **training) -> d
 
 @pytest.mark.slow
 def test_a_classification_training_log_in_a_file_is_quiet_and_plain(tmp_path):
+    import pandas as pd
+
     from test_pipeline_e2e import make_data
 
     data = make_data(tmp_path / "data")
+    frame = pd.read_csv(data["train"])
+    dup = frame.iloc[:12].assign(id=[f"dup{i}" for i in range(12)])  # same texts again: leakage
+    pd.concat([frame, dup]).to_csv(data["train"], index=False)
     model = tiny_model_dir(tmp_path / "models", "bert", head="base")
     text = _train(tmp_path, _base(tmp_path, model, data["train"], {"type": "classification"}))
     assert [n for n in NOISE if n in text] == []
+    assert text.count("leakage:") == 1, text  # the data warning, not again as a preflight finding
     line = next(ln for ln in text.splitlines() if ln.startswith("weights newly initialised (not in the checkpoint): "))
     assert sorted(line.split(": ", 1)[1].split(", ")) == ["classifier.bias", "classifier.weight"]
     assert "done: validation macro_f1" in text

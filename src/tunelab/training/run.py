@@ -198,7 +198,8 @@ def run_preflight_step(
     if distributed.is_main_process():  # every process checks (and stops alike); one writes
         write_findings(run_dir / runs.PREFLIGHT, findings)
     for f in sort_findings(findings):
-        if f.severity != "info":
+        # Findings taken from the data manifest were printed as "data warning" lines already.
+        if f.severity != "info" and (f.evidence or {}).get("source") != "data manifest":
             console.print(
                 f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
                 + (f" (fix: {f.fix})" if f.fix else "")
