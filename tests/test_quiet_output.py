@@ -189,3 +189,34 @@ def test_doctor_findings_in_a_log_file_are_one_line_each():
     )
     assert lines[2].startswith("  id: x.y; severity: info") and lines[3].startswith("ready to train: 0 error(s)")
     assert "\x1b[" not in buf.getvalue() and "│" not in buf.getvalue()
+
+
+def test_the_finished_training_bar_shows_the_run_average(monkeypatch):
+    from types import SimpleNamespace
+
+    from tunelab.training import callbacks
+
+    clock = [100.0]
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: clock[0])
+    cb = callbacks.RichProgressCallback()
+    args = SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=1, world_size=1)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, max_steps=10, num_input_tokens_seen=0)
+    cb.on_train_begin(args, state, None)
+    for step in range(1, 11):  # 9 slow steps (1 s each), then one fast one
+        clock[0] += 1.0 if step < 10 else 0.01
+        state.global_step, state.num_input_tokens_seen = step, 100 * step
+        cb.on_step_end(args, state, None)
+    task = cb.progress.tasks[0]
+    assert task.fields["speed"].startswith("400.0 samples/s")  # the last window: 4 samples in 0.01 s
+    cb.on_train_end(args, state, None)
+    assert task.fields["speed"] == "4.4 samples/s 111 tok/s (run average)"  # 40 samples in 9.01 s
+
+
+def test_the_rate_column_is_blank_until_known_and_then_the_run_average():
+    from types import SimpleNamespace
+
+    col = ui.RunRateColumn("rows")
+    task = SimpleNamespace(elapsed=0.5, completed=0, fields={})
+    assert col.render(task).plain == ""  # the generating bar read "None rows/s" before the first batch
+    task = SimpleNamespace(elapsed=2.0, completed=10, fields={})
+    assert col.render(task).plain == "5.0 rows/s"  # all rows so far over all the time so far

@@ -62,6 +62,12 @@ class Throughput:
     def reset(self, step: int, tokens: int) -> None:
         self.t0 = self.t_last = time.perf_counter()
         self.step_last, self.tokens_last = step, tokens
+        self.step0, self.tokens0 = step, tokens
+
+    def average(self, step: int, tokens: int, batch_size: int) -> tuple[float, float]:
+        """Rates over the whole run since `reset` (what the finished bar shows)."""
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        return (step - self.step0) * batch_size / dt, (tokens - self.tokens0) / dt
 
     def update(self, step: int, tokens: int, batch_size: int) -> tuple[float, float]:
         now = time.perf_counter()
@@ -183,6 +189,13 @@ class RichProgressCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
+            # The finished bar states the run's average, not the last window's (one short last
+            # window read 128 samples/s for a run that averaged 11).
+            samples, tokens = self.rate.average(
+                state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args)
+            )
+            speed = f"{samples:.1f} samples/s {tokens:,.0f} tok/s (run average)"
+            self.progress.update(self.job, completed=state.global_step, speed=speed)
             self.progress.stop()
             self.progress = None
 
