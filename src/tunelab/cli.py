@@ -388,6 +388,23 @@ def diff(
     (print_json if as_json else print_diff)(result, show_all)
 
 
+@app.command("fix-text")
+@_friendly
+def fix_text(
+    file: Annotated[Path, typer.Argument(help="Data file (CSV, TSV, JSONL, Parquet) whose text is mojibake.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the repaired copy (never in place).")],
+    column: Annotated[
+        Optional[list[str]], typer.Option("--column", "-c", help="Only this column (repeatable); default: all.")
+    ] = None,
+) -> None:
+    """Repair mojibake (UTF-8 read with a legacy code page) into a new file; exit 1 if bytes were lost."""
+    from tunelab.data.fixtext import fix_file, print_report
+
+    code = print_report(fix_file(file, output, column))
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     # Keep the library noise (HF advisory warnings, bitsandbytes banners) off the user's screen.
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

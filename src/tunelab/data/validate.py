@@ -176,9 +176,9 @@ def _check_mojibake(df: pd.DataFrame, path: str, roles: Roles, max_share: float)
     if report.share > max_share:
         raise DataError(
             summary,
-            hint="re-export the original data as UTF-8 (the file was opened with the wrong "
-            f"code page and saved); data.mojibake_max_share={max_share} allows "
-            "a small share",
+            hint=f"`tunelab fix-text {path} -o FIXED` writes a repaired copy (or re-export the "
+            "original data as UTF-8: the file was opened with the wrong code page and saved); "
+            f"data.mojibake_max_share={max_share} allows a small share",
         )
     return [summary]
 

@@ -55,7 +55,7 @@ def manifest_findings(manifest: dict[str, Any]) -> list[Finding]:
 _FIXES = {
     "data.leakage": "deduplicate before splitting (or split by group) so validation measures unseen inputs",
     "data.conflicting_labels": "fix or drop the contradictory rows; they cap accuracy and add noise",
-    "data.mojibake": "re-export the data as UTF-8 (or set data.encoding to the file's real code page)",
+    "data.mojibake": "`tunelab fix-text FILE -o FIXED` writes a repaired copy (or re-export the data as UTF-8)",
 }
 
 
