@@ -157,7 +157,7 @@ def test_fix_text_lists_rows_with_lost_bytes_and_exits_1(tmp_path):
     )
     result = CliRunner().invoke(app, ["fix-text", str(src), "-o", str(out)])
     assert result.exit_code == 1
-    assert "not fully repairable" in result.output and "lines 4" in result.output
+    assert "not fully repairable" in result.output and "(line 4)" in result.output
     assert "배송" in out.read_text(encoding="utf-8")  # what could be repaired was
 
 

@@ -140,6 +140,6 @@ def print_report(report: FixReport, limit: int = 50) -> int:
     shown = ", ".join(map(str, lost[:limit])) + (" ..." if len(lost) > limit else "")
     ui.err().print(
         f"[bold red]not fully repairable:[/] {len(lost)} row(s) lost bytes when the file was saved "
-        f"({report.row_kind}s {shown}); re-export them from the original source"
+        f"({report.row_kind}{'s' if len(lost) > 1 else ''} {shown}); re-export them from the original source"
     )
     return 1
