@@ -115,31 +115,38 @@ def _jsonl(src: Path, fixed: Any, changed: set[int]) -> str:
 def print_report(report: FixReport, limit: int = 50) -> int:
     """The changed cells as a before/after table, then the rows not fully repaired; returns the
     exit code (1 when any cell could not be fully repaired)."""
-    from rich.table import Table
-
     from tunelab import ui
 
     out = ui.console()
     if not report.changes:
-        out.print(f"{report.path}: no mojibake in {report.rows} rows; wrote an identical copy to {report.output}")
+        out.print(f"{report.path}: no mojibake in {report.rows} rows; wrote a copy to {report.output}", markup=False)
         return 0
-    table = Table(title=f"{report.path}: repaired cells", show_lines=False)
-    for name in (report.row_kind, "column", "code page", "before", "after"):
-        table.add_column(name, overflow="fold")
-    for change in report.changes[:limit]:
-        mark = "" if change.complete else " (bytes lost)"
-        table.add_row(str(change.row), change.column, change.codepage, change.before, change.after + mark)
-    out.print(table)
+    rows = [
+        [c.row, c.column, c.codepage, c.before, c.after + ("" if c.complete else " (bytes lost)")]
+        for c in report.changes[:limit]
+    ]
+    styles = [None if c.complete else "yellow" for c in report.changes[:limit]]
+    ui.print_rows(
+        f"{report.path}: repaired cells",
+        [report.row_kind, "column", "code page", "before", "after"],
+        rows,
+        console=out,
+        styles=styles,
+    )
     if len(report.changes) > limit:
         out.print(f"... and {len(report.changes) - limit} more")
-    rows = sorted({c.row for c in report.changes})
-    out.print(f"wrote {report.output}: {len(rows)} of {report.rows} rows repaired ({len(report.changes)} cells)")
+    repaired = len({c.row for c in report.changes})
+    out.print(
+        f"wrote {report.output}: {repaired} of {report.rows} rows repaired ({len(report.changes)} cells)", markup=False
+    )
     lost = sorted({c.row for c in report.incomplete})
     if not lost:
         return 0
     shown = ", ".join(map(str, lost[:limit])) + (" ..." if len(lost) > limit else "")
+    from rich.markup import escape
+
     ui.err().print(
         f"[bold red]not fully repairable:[/] {len(lost)} row(s) lost bytes when the file was saved "
-        f"({report.row_kind}{'s' if len(lost) > 1 else ''} {shown}); re-export them from the original source"
+        f"({report.row_kind}{'s' if len(lost) > 1 else ''} {escape(shown)}); re-export them from the original source"
     )
     return 1
