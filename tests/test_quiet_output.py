@@ -209,7 +209,7 @@ def test_the_finished_training_bar_shows_the_run_average(monkeypatch):
     task = cb.progress.tasks[0]
     assert task.fields["speed"].startswith("400.0 samples/s")  # the last window: 4 samples in 0.01 s
     cb.on_train_end(args, state, None)
-    assert task.fields["speed"] == "4.4 samples/s 111 tok/s (run average)"  # 40 samples in 9.01 s
+    assert task.fields["speed"] == "4.4 samples/s 111 tok/s avg"  # the run: 40 samples in 9.01 s
 
 
 def test_the_rate_column_is_blank_until_known_and_then_the_run_average():

@@ -194,7 +194,7 @@ class RichProgressCallback(TrainerCallback):
             samples, tokens = self.rate.average(
                 state.global_step, state.num_input_tokens_seen or 0, effective_batch_size(args)
             )
-            speed = f"{samples:.1f} samples/s {tokens:,.0f} tok/s (run average)"
+            speed = f"{samples:.1f} samples/s {tokens:,.0f} tok/s avg"
             self.progress.update(self.job, completed=state.global_step, speed=speed)
             self.progress.stop()
             self.progress = None
