@@ -24,7 +24,7 @@ def _snapshot(root: Path) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(make_bad_data.EXPECTED))
 def test_bad_file_names_file_row_column_and_writes_nothing(name, tmp_path, monkeypatch):
-    from tunelab.data import prepare
+    from tunelab.pipeline import prepare
 
     src = tmp_path / "in" / name
     src.parent.mkdir()

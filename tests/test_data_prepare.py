@@ -6,7 +6,7 @@ from rich.console import Console
 
 from data_support import FakeTask, labelled_rows, make_cfg, write_csv
 from tiny import make_tokenizer
-from tunelab.data.prepare import prepare_from_config, validate_from_config
+from tunelab.pipeline.prepare import prepare_from_config, validate_from_config
 
 
 def _console():

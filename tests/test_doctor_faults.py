@@ -532,7 +532,7 @@ def _write_run_config(root: Path, **extra: str) -> Path:
 @pytest.mark.slow
 def test_doctor_command_healthy_then_planted_precision_error(tmp_path, capsys):
     from tunelab.config.loader import load_config
-    from tunelab.diagnostics.doctor import doctor_command
+    from tunelab.pipeline.doctor import doctor_command
 
     path = _write_run_config(tmp_path)
     assert doctor_command(load_config(path), as_json=True) == 0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from exp_support import LABELS, noisy_probs, write_experiment
+from tunelab.evaluation.scoring import classification_scores
 from tunelab.experiments import ensemble_math as em
 from tunelab.experiments.ensemble import ensemble_command
-from tunelab.experiments.scoring import classification_scores
 
 
 def test_fitted_weights_lie_on_simplex_and_prefer_the_good_model():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tunelab.errors import ConfigError
-from tunelab.experiments.scoring import consensus_pick
+from tunelab.evaluation.scoring import consensus_pick
 from tunelab.inference.tta import decode_settings, make_views, normalize_text, verdict
 
 sys.path.insert(0, str(Path(__file__).parent))

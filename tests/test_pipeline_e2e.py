@@ -220,7 +220,7 @@ def test_evaluate_needs_labels(bert_run):
 
 
 def test_predict_and_evaluate_check_their_inputs_before_loading_the_model(bert_run, tmp_path, monkeypatch):
-    from tunelab.inference import predict as predict_mod
+    from tunelab.pipeline import predict as predict_mod
 
     def no_model(*_a, **_k):  # loading took 8-9 s before the input was even read
         raise AssertionError("model loaded before the inputs were checked")

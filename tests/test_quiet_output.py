@@ -172,8 +172,8 @@ def test_tables_off_a_terminal_are_plain_lines_without_empty_columns():
 def test_doctor_findings_in_a_log_file_are_one_line_each():
     import io
 
-    from tunelab.diagnostics.doctor import print_findings
     from tunelab.diagnostics.findings import info, warning
+    from tunelab.pipeline.doctor import print_findings
 
     long_fix = "point model.name_or_path at /a/very/long/path/" + "y" * 100 + "/model"
     findings = [

@@ -156,7 +156,7 @@ def test_two_trainings_of_one_config_at_once(tmp_path):
 
 def test_fresh_run_that_loses_the_race_for_its_directory_fails_clearly(tmp_path, monkeypatch):
     """B checked `--run-dir X` was empty, but A took X's lock first and started there: B must not join."""
-    from tunelab.training import run as run_mod
+    from tunelab.pipeline import train as run_mod
 
     cfg = _config(tmp_path)
     target = tmp_path / "runs" / "raced"

@@ -31,8 +31,7 @@ from tunelab.errors import (
     RunDirError,
     TunelabError,
 )
-
-__version__ = "0.1.0"
+from tunelab.version import __version__
 
 if TYPE_CHECKING:
     from tunelab.api import (

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
+from tunelab import ui
 from tunelab.errors import TunelabError
 
 app = typer.Typer(
@@ -26,7 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _flags_without_type() -> None:
@@ -63,7 +62,7 @@ RunDirArg = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        from tunelab import __version__
+        from tunelab.version import __version__
 
         sys.stdout.write(f"tunelab {__version__}\n")
         raise typer.Exit(0)
@@ -87,12 +86,12 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except TunelabError as exc:
             _record_error(exc)
-            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            ui.err().print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}", markup=True, highlight=False)
+                ui.err().print(f"[yellow]hint:[/] {exc.hint}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted[/]")
+            ui.err().print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -128,7 +127,7 @@ def schema() -> None:
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and its data files without loading any model."""
     cfg = _load(config, set_)  # config errors first, before heavy imports
-    from tunelab.data.prepare import validate_from_config
+    from tunelab.pipeline.prepare import validate_from_config
 
     validate_from_config(cfg)
 
@@ -138,7 +137,7 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 def prepare(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate, split and tokenize the data into the cache (no training)."""
     cfg = _load(config, set_)
-    from tunelab.data.prepare import prepare_from_config
+    from tunelab.pipeline.prepare import prepare_from_config
 
     prepare_from_config(cfg)
 
@@ -158,7 +157,7 @@ def train(
 ) -> None:
     """Train: validate, split, tokenize, preflight, train, evaluate, track."""
     cfg = _load(config, set_)
-    from tunelab.training.run import train_from_config
+    from tunelab.pipeline.train import train_from_config
 
     train_from_config(cfg, resume=resume, run_dir=run_dir, skip_doctor=skip_doctor, config_path=config)
 
@@ -174,7 +173,7 @@ def predict(
     set_: SetOpt = None,
 ) -> None:
     """Predict a file with a trained run; written atomically, batched in length order."""
-    from tunelab.inference.predict import predict_run
+    from tunelab.pipeline.predict import predict_run
 
     predict_run(run_dir, input, output, overrides=set_ or [])
 
@@ -187,7 +186,7 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Score a labelled file with a trained run."""
-    from tunelab.evaluation.run import evaluate_run
+    from tunelab.pipeline.evaluate import evaluate_run
 
     evaluate_run(run_dir, input, overrides=set_ or [])
 
@@ -204,12 +203,12 @@ def doctor(
 
     An experiment file (base + variants) is checked variant by variant on each resolved config.
     """
-    from tunelab.diagnostics.experiment_doctor import doctor_experiment, is_experiment_file
+    from tunelab.experiments.doctor import doctor_experiment, is_experiment_file
 
     if is_experiment_file(config):
         raise typer.Exit(doctor_experiment(config, set_ or [], as_json=as_json, overfit=overfit))
     cfg = _load(config, set_)
-    from tunelab.diagnostics.doctor import doctor_command
+    from tunelab.pipeline.doctor import doctor_command
 
     code = doctor_command(cfg, as_json=as_json, overfit=overfit)
     raise typer.Exit(code)

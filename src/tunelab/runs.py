@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tunelab import __version__
 from tunelab.config.loader import parse_yaml, validate_config
 from tunelab.config.schema import Config
 from tunelab.errors import ConfigError, RunDirError
 from tunelab.io import atomic_write_json, atomic_write_text, recover_dir
+from tunelab.version import __version__
 
 RUN_FORMAT = 1  # bump when the layout changes incompatibly
 

@@ -121,7 +121,7 @@ def validate(cfg: ConfigLike, overrides: Overrides = None, *, quiet: bool = Fals
     file, row and column of the first bad value.
     """
     config, _ = _config_and_path(cfg, overrides)  # config errors first, before heavy imports
-    from tunelab.data.prepare import validate_from_config
+    from tunelab.pipeline.prepare import validate_from_config
 
     with _quiet(quiet):
         splits = validate_from_config(config)
@@ -136,7 +136,7 @@ def prepare(cfg: ConfigLike, overrides: Overrides = None, *, quiet: bool = False
     Returns token-length statistics per split (rows, mean, p50, p90, p99, max, truncation_rate).
     """
     config, _ = _config_and_path(cfg, overrides)
-    from tunelab.data.prepare import prepare_from_config
+    from tunelab.pipeline.prepare import prepare_from_config
 
     with _quiet(quiet):
         prepared = prepare_from_config(config)
@@ -153,7 +153,7 @@ def doctor(cfg: ConfigLike, overrides: Overrides = None, *, overfit: bool = Fals
     """
     config, _ = _config_and_path(cfg, overrides)
     from tunelab.api.findings import Findings
-    from tunelab.diagnostics.doctor import diagnose
+    from tunelab.pipeline.doctor import diagnose
 
     if quiet:  # stdout stays clean for a caller that prints a document there (`doctor --json`)
         with contextlib.redirect_stdout(sys.stderr):
@@ -179,7 +179,7 @@ def train(
     """
     config, config_path = _config_and_path(cfg, overrides)
     from tunelab.api.run import Run
-    from tunelab.training.run import train_from_config
+    from tunelab.pipeline.train import train_from_config
 
     path = train_from_config(
         config,

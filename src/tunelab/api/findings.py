@@ -41,7 +41,7 @@ class Findings(list[Finding]):
 
     def print(self, file: IO[str] | None = None) -> None:
         """The table `tunelab doctor` prints, with its one-line verdict."""
-        from tunelab.diagnostics.doctor import print_findings
+        from tunelab.pipeline.doctor import print_findings
 
         print_findings(list(self), file=file)
 

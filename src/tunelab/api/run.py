@@ -119,7 +119,7 @@ class Run:
         Also written under `RUN_DIR/evaluations/<name>/` (metrics.json, confusion matrix,
         predictions.jsonl); `name` defaults to the file's stem, or `dataframe`.
         """
-        from tunelab.evaluation.run import write_evaluation
+        from tunelab.pipeline.evaluate import write_evaluation
 
         frame, (cfg, task, model, tokenizer, plan) = self._input_and_model(data, "validation", overrides)
         prediction = task.predict(model, tokenizer, frame, cfg, plan)
@@ -131,9 +131,9 @@ class Run:
 
     def report(self) -> Path:
         """Write report.html and report.md into the run directory; returns the HTML path."""
-        from tunelab.api.core import report
+        from tunelab.reporting.report import report_command
 
-        return report(self.path)
+        return report_command(self.path)
 
     def export(self, output: str | os.PathLike[str] | None = None, *, merge: bool = False) -> Path:
         """Copy the trained model out (merging LoRA adapters into the base weights with `merge`)."""
@@ -147,7 +147,7 @@ class Run:
         The input is checked first (seconds), the model loaded after (slow), and only once per
         set of overrides: a notebook predicts many frames with one Run.
         """
-        from tunelab.inference.predict import load_trained_run, run_config
+        from tunelab.pipeline.predict import load_trained_run, run_config
 
         key = tuple(overrides or ())
         run, cfg = run_config(self.path, list(key))

@@ -130,14 +130,13 @@ def bench_command(
     cfg: Config, steps: int | None = None, strategies: str | None = None, out: Path | None = None
 ) -> list[BenchResult]:
     """Entry point of `tunelab bench`: load the config's model and train split, measure, write results."""
-    from rich.console import Console
-
+    from tunelab import ui
     from tunelab.bench.report import write_results
     from tunelab.bench.setup import load_bench_inputs
     from tunelab.data.batching import resolve_strategy, supports_packing
     from tunelab.runtime.plan import apply_global_settings, decide_plan
 
-    console = Console(stderr=True, highlight=False)
+    console = ui.err()
     plan = decide_plan(cfg)
     apply_global_settings(plan)
     console.print(f"runtime plan: {plan.summary()}")
@@ -192,14 +191,7 @@ def bench_command(
 
 
 def _with_progress(fn: Callable[[Any], Any]) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
+    from tunelab import ui
 
-    class _Rate(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:.2f} steps/s" if task.speed else "")
-
-    columns = [TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True)) as progress:
+    with ui.progress(unit="steps") as progress:
         return fn(progress)

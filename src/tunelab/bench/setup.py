@@ -1,7 +1,7 @@
 """What `tunelab bench` measures on: the config's train split (tokenized through the cache) and model.
 
-Reuses the pipeline's own pieces (data.splits, data.tokenize, models.tokenizer, the Task's
-build_model), so bench measures the model and tokens that `tunelab train` would use.
+Built through the one prepare path (pipeline/prepare.py) and the Task's build_model, so bench
+measures the model and tokens that `tunelab train` would use.
 """
 
 from __future__ import annotations
@@ -31,15 +31,11 @@ def task_kind_of(task: Any) -> str:
 
 
 def load_bench_inputs(cfg: Config, plan: RuntimePlan) -> BenchInputs:
-    from tunelab.data.splits import load_splits
-    from tunelab.data.tokenize import tokenize_split
-    from tunelab.models.tokenizer import load_tokenizer
-    from tunelab.tasks.base import task_from_config
+    from tunelab.pipeline.prepare import prepare
 
-    splits = load_splits(cfg)
-    task = task_from_config(cfg, splits.label_names)
-    tokenizer = load_tokenizer(cfg)
-    rows = tokenize_split(splits.train, task, tokenizer, cfg, "train")
+    prepared = prepare(cfg, tokenize=("train",))
+    task, tokenizer = prepared.task, prepared.tokenizer
+    rows = prepared.datasets["train"]
     keep = [c for c in ("input_ids", "attention_mask", "labels", "length") if c in rows.column_names]
     rows = rows.select_columns(keep)
     return BenchInputs(

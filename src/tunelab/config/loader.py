@@ -60,7 +60,7 @@ def parse_yaml(text: str, source: str = "<config>") -> dict[str, Any]:
         raise ConfigError(f"{source}{where}: invalid YAML: {problem}", hint="check indentation and quoting") from None
     except RecursionError:
         # PyYAML's composer recurses per nesting level: thousands of `[` overflow the stack before
-        # _check_node can count them (H7, tests/bad_inputs/configs/very_deep_nesting.yaml).
+        # _check_node can count them (tests/bad_inputs/configs/very_deep_nesting.yaml).
         raise ConfigError(
             f"{source}: YAML nested deeper than {MAX_DEPTH} levels", hint="a config is a few levels deep"
         ) from None

@@ -263,7 +263,7 @@ class FewShotExample(Section):
 
 
 class BaselineConfig(Section):
-    """`tunelab baseline`: zero-/few-shot through an OpenAI-compatible chat-completions API (H6).
+    """`tunelab baseline`: zero-/few-shot through an OpenAI-compatible chat-completions API.
 
     Only the NAME of the environment variable holding the key lives in the config, so configs,
     run files and reports never contain the key.

@@ -10,8 +10,8 @@
 
 Packing on SDPA/eager has no varlen kernel: transformers turns the restarting position_ids into a
 dense block-diagonal mask (masking_utils), so attention costs (sum of lengths)^2 per row and
-packing loses to length grouping on CPU (facts.md: 21 vs 41 samples/s). Hence `auto` packs only
-with a varlen kernel.
+packing loses to length grouping on CPU (docs/benchmarks.md: `packed` reaches about half of
+`grouped`'s samples/s). Hence `auto` packs only with a varlen kernel.
 
 Loss weighting under packing is identical to the padded path:
 - classification: one label per segment; models/pooling.py pools each segment and averages
@@ -24,7 +24,6 @@ Loss weighting under packing is identical to the padded path:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import RuntimePlan
 
-log = logging.getLogger(__name__)
 
 STRATEGIES = ("max_length", "dynamic", "grouped", "packed")
 TASK_KINDS = ("classification", "causal_lm", "seq2seq")
@@ -221,7 +219,3 @@ def padding_stats(batch: dict[str, Any]) -> tuple[int, int]:
     mask = batch.get("attention_mask")
     real = int(mask.sum()) if mask is not None else computed  # packed rows carry no padding
     return real, computed
-
-
-def log_choice(strategy: str, reason: str) -> None:
-    log.info("batching: %s (%s)", strategy, reason)

@@ -194,7 +194,7 @@ def get_or_build(
         from tunelab.safety.disk import enospc_guard, ensure_free_space
         from tunelab.safety.faults import maybe_fault
 
-        # Fail before writing when the entry cannot fit (H7): a full disk mid-write is a clear error.
+        # Fail before writing when the entry cannot fit: a full disk mid-write is a clear error.
         ensure_free_space(root, dataset.data.nbytes, f"tokenization cache entry {key[:12]}")
         with enospc_guard(f"tokenization cache entry {key[:12]}", root), atomic_dir(root / key) as tmp:
             dataset.save_to_disk(str(tmp))

@@ -32,7 +32,6 @@ import numpy as np
 
 # The code pages we name in reports, in the order we guess them (most common first).
 SINGLE_BYTE = ("cp1252", "cp1254", "cp1253", "latin-1")
-CODEPAGES = (*SINGLE_BYTE, "cp949")
 _RUN = re.compile(r"[^\x00-\x7f]{2,}")
 _KSX1001_HANGUL = frozenset(chr(c) for c in range(0xAC00, 0xD7A4) if len(chr(c).encode("euc-kr")) == 2)
 _C1_OR_LOST = re.compile("[\x80-\x9f\ufffd]")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SPLITS = ("train", "validation", "test")
-
 
 @dataclass(frozen=True)
 class Roles:

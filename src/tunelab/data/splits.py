@@ -1,7 +1,9 @@
-"""Read, validate and split the configured data files into train/validation/test.
+"""Read, validate and split the configured data files into train/validation/test (`Splits`).
 
-`load_splits(cfg)` is the single entry point used by validate, prepare, train and the
-experiment runner. It never loads a model or tokenizer and writes nothing; the manifest it
+The partitioning itself (holdout, k-fold, leakage) is data/partition.py.
+
+`load_splits(cfg)` is the single entry point used by validate and the one prepare path
+(pipeline/prepare.py). It never loads a model or tokenizer and writes nothing; the manifest it
 returns is what the run directory stores as `data_manifest.json`.
 
 Label order (classification): `task.labels` when given, else the order in which labels first
@@ -19,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tunelab.data.partition import holdout, kfold_assign, leakage
 from tunelab.data.readers import read_table
 from tunelab.data.roles import Roles, roles_for
-from tunelab.data.splitting import holdout, kfold_assign, leakage
 from tunelab.data.validate import null_labels, row_words, validate_frame, where
 from tunelab.errors import ConfigError, DataError
 from tunelab.io import sha256_file

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from itertools import chain, repeat
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -287,16 +288,33 @@ def _quiet_datasets():
 
 @contextmanager
 def _progress(description: str, total: int):
-    """A rich progress bar with rows/s and ETA."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
+    """The progress bar (ui.progress) with rows/s and ETA."""
+    from tunelab import ui
 
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
+    with ui.progress(unit="rows") as progress:
         task_id = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task_id, n)
+
+
+LENGTHS_FILE = "token_lengths.json"  # read by the report's length histogram
+MAX_SAVED_LENGTHS = 5000
+
+
+def save_length_profile(run_dir: Path, datasets: dict[str, Any], stats: dict[str, Any], max_length: int) -> None:
+    """Token length statistics + a sample of per-row lengths, for the report's length histogram.
+
+    Called by `tunelab train` after tokenization (the manifest is written before tokenizing).
+    Lengths are the untruncated ones when the tokenizer recorded them, so the histogram shows what
+    truncation cut off.
+    """
+    from tunelab.io import atomic_write_json
+
+    lengths: dict[str, list[int]] = {}
+    for name, ds in datasets.items():
+        col = UNTRUNCATED if UNTRUNCATED in ds.column_names else LENGTH
+        if col in ds.column_names:
+            values = np.asarray(ds[col], dtype=np.int64)
+            if values.size > MAX_SAVED_LENGTHS:  # a fixed-seed sample keeps the file small
+                values = np.random.default_rng(0).choice(values, MAX_SAVED_LENGTHS, replace=False)
+            lengths[name] = values.tolist()
+    atomic_write_json(Path(run_dir) / LENGTHS_FILE, {"max_length": max_length, "stats": stats, "lengths": lengths})

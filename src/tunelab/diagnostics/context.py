@@ -88,8 +88,3 @@ def read_column(ds: Any, name: str, limit: int = MAX_ROWS) -> list[Any] | None:
     if not rows or name not in rows[0]:
         return None
     return [r[name] for r in rows]
-
-
-def to_list(value: Any) -> list[Any]:
-    tolist = getattr(value, "tolist", None)
-    return tolist() if callable(tolist) else list(value)

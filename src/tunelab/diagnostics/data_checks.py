@@ -20,7 +20,7 @@ LEAK_WARN = 0.01  # over 1% of validation rows also in train: the validation sco
 CONFLICT_WARN = 0.01
 
 
-# Prefixes/phrases of data/'s warning strings (splitting.leakage, validate.label_warnings,
+# Prefixes/phrases of data/'s warning strings (partition.leakage, validate.label_warnings,
 # validate._check_mojibake) -> our ids.
 _MANIFEST_KINDS = (
     ("leakage:", "data.leakage", warning),

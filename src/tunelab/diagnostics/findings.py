@@ -85,13 +85,6 @@ def write_findings(path: str | Path, findings: list[Finding], extra: dict[str, A
     return atomic_write_json(path, {**findings_to_json(findings), **(extra or {})})
 
 
-def read_findings(path: str | Path) -> list[Finding]:
-    import json
-
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [Finding.from_dict(d) for d in data.get("findings", [])]
-
-
 def format_evidence(evidence: dict[str, Any], max_items: int = 8) -> str:
     """`k=v` pairs for one table cell; floats in 4 significant digits."""
     parts = []
@@ -132,13 +125,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def console_line(finding: Finding, prefix: str = "preflight") -> str:
-    """One rich-markup line for a finding, with its text escaped (titles and evidence contain
-    `[...]`, which rich would otherwise swallow as markup)."""
-    from rich.markup import escape
-
-    color = {"error": "red", "warning": "yellow", "info": "dim"}[finding.severity]
-    fix = f" (fix: {escape(finding.fix)})" if finding.fix else ""
-    return f"[{color}]{prefix} {finding.severity}[/] {finding.id}: {escape(finding.title)}{fix}"

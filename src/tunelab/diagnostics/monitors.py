@@ -236,13 +236,13 @@ def _mlflow_metric(name: str, value: float, step: int) -> None:
 
 
 def _print(finding: Finding) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
+    from tunelab import ui
     from tunelab.diagnostics.findings import format_evidence
 
     color = {"error": "red", "warning": "yellow", "info": "dim"}[finding.severity]
-    Console(stderr=True).print(
+    ui.err().print(
         f"[{color}]health {finding.severity}[/] {finding.id}: {escape(finding.title)}\n"
         f"  evidence: {escape(format_evidence(finding.evidence))}\n  fix: {escape(finding.fix)}"
     )

@@ -1,6 +1,6 @@
 """run_preflight: every check on a built model + tokenized data, before a single training step.
 
-Called by `tunelab train` (training/run.py writes the result to preflight.json and stops on any
+Called by `tunelab train` (pipeline/train.py writes the result to preflight.json and stops on any
 error) and by `tunelab doctor`. Each check is a small function in a per-area module taking a
 CheckContext; a check that crashes becomes a `doctor.check_failed` warning instead of blocking
 training on a diagnostics bug.

@@ -15,18 +15,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+from tunelab import ui
 from tunelab.config.loader import load_config
 from tunelab.config.schema import BaselineConfig, Config
 from tunelab.errors import ConfigError, DataError
+from tunelab.evaluation.scoring import score
 from tunelab.experiments.llm_client import ApiError, ChatClient
 from tunelab.experiments.predictions import SplitPreds, write_preds
-from tunelab.experiments.scoring import score
 from tunelab.io import atomic_write_json, atomic_write_text
 
-console = Console(highlight=False)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNMAPPED = "<unmapped>"
 DEFAULT_PROMPTS = {
@@ -146,14 +143,7 @@ def _body(
 def _run_all(client: ChatClient, bodies: list[dict[str, Any]], concurrency: int) -> list[Any]:
     """One reply (or ApiError) per body, in order; at most `concurrency` requests in flight."""
     out: list[Any] = [None] * len(bodies)
-    columns = (
-        TextColumn("[bold]baseline"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress, ThreadPoolExecutor(concurrency) as pool:
+    with ui.progress(unit="requests") as progress, ThreadPoolExecutor(concurrency) as pool:
         bar = progress.add_task("requests", total=len(bodies))
         futures = {pool.submit(client.complete, body): i for i, body in enumerate(bodies)}
         for fut in as_completed(futures):
@@ -263,6 +253,7 @@ def _print(result: dict[str, Any], out_dir: Path) -> None:
         if primary in s
         else f"baseline {result['model']}: not scored"
     )
+    console = ui.console()
     console.print(f"[bold]{head}[/] on {result['scored_rows']}/{result['rows']} {result['split']} rows")
     if result["failed_rows"]:
         console.print(

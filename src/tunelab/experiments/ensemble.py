@@ -11,20 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
+from tunelab import ui
 from tunelab.errors import ConfigError, RunDirError
+from tunelab.evaluation.scoring import PRIMARY, consensus_pick, score
 from tunelab.experiments import ensemble_math as em
 from tunelab.experiments.kfold import rouge_cfg_of, variant_split
 from tunelab.experiments.predictions import SplitPreds, align, write_preds, write_submission
-from tunelab.experiments.scoring import PRIMARY, consensus_pick, score
 from tunelab.experiments.state import load_experiment
 from tunelab.io import atomic_write_json
 
 CLASSIFICATION_METHODS = ("mean", "weighted", "vote", "stacking")
 GENERATION_METHODS = ("consensus", "best")
-console = Console(highlight=False)
 
 
 def ensemble_command(exp_dir: Path, method: str = "auto") -> dict[str, Any]:
@@ -197,6 +196,7 @@ def _print(report: dict[str, Any]) -> None:
     for name, r in report["methods"].items():
         mark = " (chosen)" if name == report["chosen"] else ""
         table.add_row(f"ensemble: {name}{mark}", f"{r['scores'][primary]:.4f}")
+    console = ui.console()
     console.print(table)
     console.print(("[green]" if report["gain"] > 0 else "[yellow]") + report["verdict"] + "[/]")
     if report.get("submission"):

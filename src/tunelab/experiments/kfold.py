@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.evaluation.scoring import consensus_pick, score
 from tunelab.experiments.predictions import SplitPreds, align, load_split, write_preds
-from tunelab.experiments.scoring import consensus_pick, score
 
 
 def variant_split(exp_dir: Path, experiment: dict[str, Any], variant: str, split: str) -> SplitPreds | None:
@@ -92,7 +92,7 @@ def combine_test(parts: list[SplitPreds], task: str, rouge_cfg: dict[str, Any], 
 
 
 def rouge_cfg_of(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:
-    from tunelab.reporting.collect import collect_run
+    from tunelab.run_summary import collect_run
 
     for rec in experiment["runs"].values():
         if rec.get("status") == "ok":

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from tunelab import ui
 from tunelab.config.loader import apply_override, dump_config, validate_config
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.experiments.process import RunOutcome, explaining_finding, run_child, train_argv
@@ -26,7 +25,6 @@ from tunelab.experiments.spec import ExperimentSpec, Variant, load_spec, variant
 from tunelab.experiments.state import Ledger, now_utc
 from tunelab.io import atomic_write_text
 
-console = Console(highlight=False)
 ArgvFn = Callable[[Path, Path], list[str]]
 
 
@@ -58,7 +56,7 @@ def experiment_command(spec: Path, only: list[str], overrides: list[str], *, arg
     ledger = Ledger.open(exp_dir, _header(spec_obj, Path(spec), base, overrides))
     todo = [r for r in selected if only or ledger.runs.get(r.name, {}).get("status") != "ok"]
     skipped = len(selected) - len(todo)
-    console.print(
+    ui.console().print(
         f"[bold]experiment[/] {spec_obj.name}: {len(planned)} runs, {len(todo)} to run"
         + (f", {skipped} already done (skipped)" if skipped else "")
         + f"  -> {exp_dir}"
@@ -102,8 +100,6 @@ def execute(
     ledger: Ledger,
     argv_fn: ArgvFn,
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     gpus: queue.Queue[int] = queue.Queue()
     for g in spec.gpus or []:
         gpus.put(g)
@@ -124,13 +120,12 @@ def execute(
             if gpu is not None:
                 gpus.put(gpu)
 
-    columns = (TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress, ThreadPoolExecutor(max(1, workers)) as pool:
+    with ui.progress(unit="runs") as progress, ThreadPoolExecutor(max(1, workers)) as pool:
         bar = progress.add_task("runs", total=len(todo))
         futures = [pool.submit(one, r) for r in todo]
         for fut in as_completed(futures):
             rec = fut.result()
-            _print_outcome(progress.console, rec)
+            _print_outcome(ui.console(), rec)
             progress.advance(bar)
 
 
@@ -213,7 +208,7 @@ def _archive_previous(exp_dir: Path, run_dir: Path, name: str, attempts: int) ->
         log.replace(log.with_name(f"{name}.{attempts - 1}.log"))
 
 
-def _print_outcome(con: Console, rec: dict[str, Any]) -> None:
+def _print_outcome(con: Any, rec: dict[str, Any]) -> None:
     if rec["status"] == "ok":
         con.print(f"[green]ok[/]     {rec['name']}  ({rec.get('duration_s', 0):.0f} s)")
         return
@@ -233,9 +228,9 @@ def finish(exp_dir: Path, spec: ExperimentSpec, ledger: Ledger) -> None:
         try:
             ledger.set("kfold_results", combine_folds(exp_dir, ledger.data))
         except TunelabError as exc:
-            console.print(f"[yellow]k-fold combination skipped:[/] {exc}")
+            ui.console().print(f"[yellow]k-fold combination skipped:[/] {exc}")
     if spec.tta.enabled:
         from tunelab.experiments.tta_compare import compare_all
 
         ledger.set("tta", compare_all(exp_dir, ledger.data, spec.timeout_s))
-    write_summary(exp_dir, ledger.data, console)
+    write_summary(exp_dir, ledger.data, ui.console())

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from tunelab.io import atomic_write_json, atomic_write_text
-from tunelab.reporting.collect import collect_run
+from tunelab.run_summary import collect_run
 
 COLUMNS = (
     "run",
@@ -116,7 +115,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
-def write_summary(exp_dir: Path, experiment: dict[str, Any], console: Console | None = None) -> list[dict[str, Any]]:
+def write_summary(exp_dir: Path, experiment: dict[str, Any], console: Any = None) -> list[dict[str, Any]]:
     rows = summary_rows(exp_dir, experiment)
     ok = sum(r["status"] == "ok" for r in rows)
     failed = [r for r in rows if r["status"] == "failed"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.experiments.process import run_child
-from tunelab.reporting.collect import read_json
+from tunelab.run_summary import read_json
 
 
 def compare_all(exp_dir: Path, experiment: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def compare_all(exp_dir: Path, experiment: dict[str, Any], timeout_s: float | No
         if isinstance(done, dict) and "verdict" in done:  # resumable: a retrained run has a fresh dir
             results[name] = done
             continue
-        argv = [sys.executable, "-m", "tunelab.inference.tta", str(run_dir)]
+        argv = [sys.executable, "-m", "tunelab.experiments.tta_compare", str(run_dir)]
         outcome = run_child(
             argv,
             exp_dir / "logs" / f"{name}.tta.log",
@@ -35,3 +35,59 @@ def compare_all(exp_dir: Path, experiment: dict[str, Any], timeout_s: float | No
             err = outcome.error or {}
             results[name] = {"error": f"{err.get('class')}: {err.get('message')}"}
     return results
+
+
+def compare_tta(run_dir: Any) -> dict[str, Any]:
+    """Score TTA against no TTA on the run's validation split; writes RUN_DIR/tta.json."""
+    from tunelab.data.splits import load_splits
+    from tunelab.errors import DataError
+    from tunelab.inference.tta import tta_predict, verdict
+    from tunelab.io import atomic_write_json
+    from tunelab.pipeline.predict import load_trained
+
+    run_dir = Path(run_dir)
+    cfg, task, model, tokenizer, plan = load_trained(run_dir, [])
+    frame = load_splits(cfg).validation
+    if frame is None or not len(frame):
+        raise DataError(
+            f"{run_dir}: no validation rows to measure TTA on", hint="set data.validation_file or data.validation_split"
+        )
+    merged, parts = tta_predict(task, model, tokenizer, frame, cfg, plan)
+    primary = task.primary_metric
+    per_view = {name: float(task.score(p, frame)[primary]) for name, p in parts.items()}
+    without = (
+        per_view.get("original", next(iter(per_view.values())))
+        if task.name == "classification"
+        else next(iter(per_view.values()))
+    )
+    with_tta = float(task.score(merged, frame)[primary])
+    result = {
+        "task": task.name,
+        "primary_metric": primary,
+        "rows": len(frame),
+        "per_view": per_view,
+        "without": without,
+        "with": with_tta,
+        "gain": with_tta - without,
+        "verdict": verdict(primary, without, with_tta),
+    }
+    atomic_write_json(run_dir / "tta.json", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tunelab.experiments.tta_compare RUN_DIR`: one run's TTA measured in a child process."""
+    from tunelab.errors import TunelabError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = compare_tta(args[0])
+    except TunelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result["verdict"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

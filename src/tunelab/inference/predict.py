@@ -1,8 +1,10 @@
-"""`tunelab predict RUN_DIR --input F --output O`: a trained run predicts a file.
+"""Prediction files in and out: reading + validating an input, predicting a frame, writing results.
 
-The input passes the same validation as training data (H1's readers/validators; the label
-column is optional). Rows are batched in length order by the task and written back in input
-order, atomically: CSV by default, JSONL for `.jsonl`, TSV for `.tsv`, Parquet for `.parquet`.
+An input passes the same validation as training data (data.readers/data.validate; the label
+column is optional). `predict_frame` is the one prediction path for a validated frame (TTA or
+the task's own batched prediction). Results are written back in input order, atomically: CSV by
+default, JSONL for `.jsonl`, TSV for `.tsv`, Parquet for `.parquet`. `tunelab predict` itself,
+which loads a run's model and task, is pipeline/predict.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunelab import ui
 from tunelab.errors import ConfigError, DataError
 from tunelab.io import atomic_path
 
@@ -19,34 +22,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tunelab.config.schema import Config
+    from tunelab.protocols import Prediction
     from tunelab.runtime.plan import RuntimePlan
-    from tunelab.tasks.base import Prediction
 
 WRITERS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 # Column names of a run's own prediction files (see run_predictions_frame).
 ID, PREDICTION, GOLD_LABEL, GOLD_TEXT = "id", "prediction", "label", "reference"
 
 
-def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] | None = None) -> Path:
-    """Predict `input` with the run's final model; returns the output path."""
-    from tunelab.training.callbacks import console
-
-    check_output_path(output, input)
-    run, cfg = run_config(run_dir, overrides or [])
-    frame = read_input(cfg, input, split="predict")  # a bad input fails before the model loads (seconds)
-    cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
-    prediction = predict_frame(task, model, tokenizer, frame, cfg, plan)
-    out = prediction_frame(prediction, cfg.inference.id_column, with_probs=output.suffix.lower() in (".jsonl", ".json"))
-    write_frame(submission_columns(out, cfg), output)
-    console.print(f"wrote {len(out)} predictions to {output}")
-    return output
-
-
 def predict_frame(
     task: Any, model: Any, tokenizer: Any, frame: pd.DataFrame, cfg: Config, plan: RuntimePlan
 ) -> Prediction:
     """The one prediction path for a validated frame (`tunelab predict` and `tunelab serve` share it)."""
-    if cfg.inference.tta.enabled:  # test-time augmentation (views / decodes), see inference/tta.py
+    if cfg.inference.tta.enabled:  # test-time augmentation (views / decodes), inference/tta.py
         from tunelab.inference.tta import tta_predict
 
         prediction, _ = tta_predict(task, model, tokenizer, frame, cfg, plan)
@@ -54,81 +42,11 @@ def predict_frame(
     return task.predict(model, tokenizer, frame, cfg, plan)
 
 
-def load_trained(
-    run_dir: Path, overrides: list[str], model_dir: Path | None = None
-) -> tuple[Config, Any, Any, Any, RuntimePlan]:
-    """(config with overrides, task, final model ready for inference, tokenizer, runtime plan).
-
-    `model_dir` replaces the run's model/ (e.g. the directory `tunelab export --merge` wrote).
-    """
-    run, cfg = run_config(run_dir, overrides)
-    return load_trained_run(run, cfg, model_dir)
-
-
-def run_config(run_dir: Path, overrides: list[str]) -> tuple[Any, Config]:
-    """(the run, its config with `--set` overrides) and a check that its model/ exists: cheap, no
-    model loaded, so a wrong run directory or input is reported before the slow part."""
-    from tunelab.config.loader import apply_override, validate_config
-    from tunelab.runs import CONFIG, final_model_dir, load_run
-
-    run = load_run(run_dir)
-    cfg = run.config
-    if overrides:
-        raw = cfg.model_dump(mode="json")
-        for item in overrides:
-            apply_override(raw, item)
-        cfg = validate_config(raw, source=str(run.path / CONFIG))
-    final_model_dir(run.path)
-    return run, cfg
-
-
-def load_trained_run(run: Any, cfg: Config, model_dir: Path | None = None) -> tuple[Config, Any, Any, Any, RuntimePlan]:
-    """`load_trained` for a run opened by `run_config`: the slow part (plan, task, model)."""
-    from tunelab.runtime.plan import apply_global_settings, decide_plan
-    from tunelab.tasks.base import task_from_config
-
-    model_dir = resolve_model_dir(run.path, model_dir)
-    plan = decide_plan(cfg)
-    apply_global_settings(plan)
-    task = task_from_config(cfg, run.label_names)
-    tokenizer, model = task_model(task, cfg, plan, model_dir)
-    return cfg, task, model, tokenizer, plan
-
-
-def resolve_model_dir(run_dir: Path, model_dir: Path | None) -> Path:
-    """The run's model/ directory, or `model_dir` (an export) when given; refused if not a model."""
-    from tunelab.runs import final_model_dir
-
-    if model_dir is None:
-        return final_model_dir(run_dir)
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file() and not (model_dir / "adapter_config.json").is_file():
-        raise ConfigError(
-            f"{model_dir}: not a model directory (no config.json or adapter_config.json)",
-            hint="pass the directory written by `tunelab export` (or leave the option out to use RUN_DIR/model)",
-        )
-    return model_dir
-
-
-def task_model(task: Any, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tuple[Any, Any]:
-    """Tokenizer + model from a run's model/ directory, through the task's own loader if it has one."""
-    if hasattr(task, "load_trained"):
-        return task.load_trained(cfg, plan, model_dir)
-    from tunelab.models.tokenizer import load_tokenizer
-
-    local = cfg.model_copy(
-        update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
-    )
-    tokenizer = load_tokenizer(local)
-    return tokenizer, task.build_model(local, plan, tokenizer)
-
-
 def read_input(cfg: Config, path: Path, split: str) -> pd.DataFrame:
     """Read + validate a file for prediction ("predict": no label needed) or scoring ("validation")."""
     from tunelab.data.readers import read_table
     from tunelab.data.roles import roles_for
     from tunelab.data.validate import validate_frame
-    from tunelab.training.callbacks import console
 
     if not path.is_file():
         raise DataError(f"{path}: input file not found", hint="pass an existing CSV/TSV/JSONL/Parquet file")
@@ -140,7 +58,7 @@ def read_input(cfg: Config, path: Path, split: str) -> pd.DataFrame:
         imbalance_warn_ratio=cfg.data.imbalance_warn_ratio,
         mojibake_max_share=cfg.data.mojibake_max_share,
     ):
-        console.print(f"[yellow]data warning:[/] {warning}")
+        ui.err().print(f"[yellow]data warning:[/] {warning}")
     return frame
 
 

@@ -1,4 +1,4 @@
-"""Test-time augmentation (`inference.tta`), and its measurement against no TTA on validation.
+"""Test-time augmentation (`inference.tta`); its measurement against no TTA is experiments/tta_compare.py.
 
 Classification: several views of each input, class probabilities averaged.
   - original:   the text as given (the model truncates it as in training)
@@ -91,7 +91,7 @@ def tta_predict(task: Any, model: Any, tokenizer: Any, frame: Any, cfg: Any, pla
 
 
 def _classify_tta(task, model, tokenizer, frame, cfg, plan):
-    from tunelab.tasks.base import Prediction
+    from tunelab.protocols import Prediction
 
     col = cfg.task.text_column
     views = make_views(frame[col].astype(str).tolist(), cfg.inference.tta.views, tokenizer, cfg.data.max_length)
@@ -113,7 +113,7 @@ def _classify_tta(task, model, tokenizer, frame, cfg, plan):
 def _generate_tta(task, model, tokenizer, frame, cfg, plan):
     import torch
 
-    from tunelab.tasks.base import Prediction
+    from tunelab.protocols import Prediction
 
     base = cfg.inference.generation.model_dump()
     per_decode: dict[str, Any] = {}
@@ -125,69 +125,10 @@ def _generate_tta(task, model, tokenizer, frame, cfg, plan):
         local = cfg.model_copy(update={"inference": cfg.inference.model_copy(update={"generation": gen})})
         name = f"sample seed {seed}" if seed is not None else f"beam {setting['num_beams']}"
         per_decode[name] = task.predict(model, tokenizer, frame, local, plan)
-    from tunelab.experiments.scoring import consensus_pick
+    from tunelab.evaluation.scoring import consensus_pick
 
     col = cfg.inference.prediction_column
     preds = list(per_decode.values())
     texts = [p.columns[col] for p in preds]
     chosen = consensus_pick(texts, cfg.evaluation.rouge.model_dump())[0] if len(preds) > 1 else texts[0]
     return Prediction(ids=preds[0].ids, columns={col: chosen}), per_decode
-
-
-def compare_tta(run_dir: Any) -> dict[str, Any]:
-    """Score TTA against no TTA on the run's validation split; writes RUN_DIR/tta.json."""
-    from pathlib import Path
-
-    from tunelab.data.splits import load_splits
-    from tunelab.errors import DataError
-    from tunelab.inference.predict import load_trained
-    from tunelab.io import atomic_write_json
-
-    run_dir = Path(run_dir)
-    cfg, task, model, tokenizer, plan = load_trained(run_dir, [])
-    frame = load_splits(cfg).validation
-    if frame is None or not len(frame):
-        raise DataError(
-            f"{run_dir}: no validation rows to measure TTA on", hint="set data.validation_file or data.validation_split"
-        )
-    merged, parts = tta_predict(task, model, tokenizer, frame, cfg, plan)
-    primary = task.primary_metric
-    per_view = {name: float(task.score(p, frame)[primary]) for name, p in parts.items()}
-    without = (
-        per_view.get("original", next(iter(per_view.values())))
-        if task.name == "classification"
-        else next(iter(per_view.values()))
-    )
-    with_tta = float(task.score(merged, frame)[primary])
-    result = {
-        "task": task.name,
-        "primary_metric": primary,
-        "rows": len(frame),
-        "per_view": per_view,
-        "without": without,
-        "with": with_tta,
-        "gain": with_tta - without,
-        "verdict": verdict(primary, without, with_tta),
-    }
-    atomic_write_json(run_dir / "tta.json", result)
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m tunelab.inference.tta RUN_DIR`: the experiment runner measures TTA in a child process."""
-    import sys
-
-    from tunelab.errors import TunelabError
-
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        result = compare_tta(args[0])
-    except TunelabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(result["verdict"])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -62,8 +62,7 @@ def default_output(run_dir: Path, merge: bool) -> Path:
 
 def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -> Path:
     """Write the run's final model to `output` (default: RUN_DIR/merged or RUN_DIR/export)."""
-    from rich.console import Console
-
+    from tunelab import ui
     from tunelab.io import atomic_dir
     from tunelab.models.lora import is_peft_dir
     from tunelab.runs import final_model_dir, load_run
@@ -74,7 +73,7 @@ def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -
     output = Path(output) if output is not None else default_output(Path(run_dir), merge)
     if output.exists() and not (output.is_dir() and not any(output.iterdir())):
         raise RunDirError(f"{output}: already exists and is not empty", hint="choose a new --output directory")
-    console = Console(stderr=True)
+    console = ui.err()
     with atomic_dir(output) as tmp:
         if merge and is_peft_dir(model_dir):
             cfg = run.config

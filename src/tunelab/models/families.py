@@ -8,10 +8,10 @@ knowledge we have measured (LoRA targets, pooling behaviour).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-# Attention/MLP projection names per architecture style; H3's models/lora.py resolves "auto" here.
+# Attention/MLP projection names per architecture style; models/lora.py resolves "auto" here.
 _LLAMA_STYLE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _BERT_STYLE = ("query", "key", "value", "dense")
 _BART_STYLE = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
@@ -109,9 +109,3 @@ def _infer(model_type: str, config: Any | None) -> Family:
         lora_target_modules=(),  # unknown: lora.py falls back to "all-linear"
         known=False,
     )
-
-
-def with_sdpa_support(family: Family, model_cls: Any) -> Family:
-    """Refine `supports_sdpa` from the model class itself (transformers records it per class)."""
-    flag = getattr(model_cls, "_supports_sdpa", None)
-    return family if flag is None else replace(family, supports_sdpa=bool(flag))

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import ModelError
 from tunelab.models.families import Family, family_of
-from tunelab.models.tokenizer import first_line, looks_local, source_hint
+from tunelab.models.source import looks_local
+from tunelab.models.tokenizer import first_line, source_hint
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -55,7 +55,8 @@ def count_parameters(model: Any) -> tuple[int, int]:
 def apply_lora(model: PreTrainedModel, settings: LoraSettings, *, gradient_checkpointing: bool = False) -> Any:
     """Wrap `model` in a peft LoRA model; prints trainable/total parameters."""
     from peft import LoraConfig, TaskType, get_peft_model
-    from rich.console import Console
+
+    from tunelab import ui
 
     is_enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
     targets = resolve_target_modules(settings, model)
@@ -77,7 +78,7 @@ def apply_lora(model: PreTrainedModel, settings: LoraSettings, *, gradient_check
         model.enable_input_require_grads()
     peft_model = get_peft_model(model, peft_cfg)
     trainable, total = count_parameters(peft_model)
-    Console(stderr=True).print(
+    ui.err().print(
         f"LoRA r={settings.r} alpha={settings.alpha} targets={targets}: trainable params {trainable:,} / {total:,} ({100 * trainable / max(total, 1):.3f}%)"
     )
     return peft_model

@@ -37,16 +37,6 @@ def placement_kwargs(cfg: Config, run_dir: Path | None) -> dict[str, Any]:
     return kw
 
 
-def offload_error(exc: Exception) -> DeviceError | None:
-    """Translate transformers' 'needs an offload_folder' ValueError into a DeviceError."""
-    if "offload" in str(exc).lower():
-        return DeviceError(
-            f"model.device_map: the model does not fit in max_memory and must be offloaded, but no offload folder could be set ({str(exc).splitlines()[0][:200]})",
-            hint="run through `tunelab train` (offload goes to <run_dir>/offload), or raise model.max_memory",
-        )
-    return None
-
-
 def memory_plan(model: Any) -> dict[str, dict[str, Any]]:
     """{device: {"modules": [...], "bytes": n}} from `model.hf_device_map` (empty if not placed)."""
     device_map = getattr(model, "hf_device_map", None)
@@ -65,8 +55,9 @@ def memory_plan(model: Any) -> dict[str, dict[str, Any]]:
 
 
 def print_memory_plan(plan: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from tunelab import ui
 
     if not plan:
         return
@@ -81,4 +72,4 @@ def print_memory_plan(plan: dict[str, dict[str, Any]]) -> None:
             f"{info['bytes'] / 2**20:.1f}",
             ", ".join(mods[:4]) + (" ..." if len(mods) > 4 else ""),
         )
-    Console(stderr=True).print(table)
+    ui.err().print(table)

@@ -78,17 +78,6 @@ def _pooled_subclass(cls: type) -> type:
     return _SUBCLASSES[cls]
 
 
-def packed_segment_ids(position_ids: torch.Tensor) -> torch.Tensor:
-    """Segment number of every token: a new segment starts wherever positions do not step by +1.
-
-    The same rule transformers uses (`find_packed_sequence_indices`) to build the block mask.
-    """
-    import torch
-
-    first = position_ids[:, :1] - 1
-    return (torch.diff(position_ids, prepend=first, dim=-1) != 1).cumsum(-1) - 1
-
-
 def last_token_indices(
     attention_mask: torch.Tensor | None = None,
     position_ids: torch.Tensor | None = None,

@@ -27,10 +27,13 @@ def hub_offline() -> bool:
     return env or bool(constants.HF_HUB_OFFLINE)
 
 
+def looks_local(source: str) -> bool:
+    """A hub id is "name" or "org/name"; a path prefix, deeper nesting or an existing path is local."""
+    return source.startswith((".", "/", "~")) or source.count("/") > 1 or Path(source).expanduser().exists()
+
+
 def check_model_source(source: str, revision: str | None = None) -> None:
     """Return when `source` can be loaded from here; else a ModelError that says why, at once."""
-    from tunelab.models.tokenizer import looks_local
-
     path = Path(source).expanduser()
     if path.exists():
         return

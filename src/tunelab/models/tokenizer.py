@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tunelab import ui
 from tunelab.errors import ModelError
-from tunelab.models.source import check_model_source
+from tunelab.models.source import check_model_source, looks_local
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -84,13 +84,6 @@ def apply_pad_policy(tok: PreTrainedTokenizerBase, policy: str) -> str:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
-def looks_local(source: str) -> bool:
-    """A hub id is "name" or "org/name"; a path prefix, deeper nesting or an existing path is local."""
-    from pathlib import Path
-
-    return source.startswith((".", "/", "~")) or source.count("/") > 1 or Path(source).expanduser().exists()
 
 
 def source_hint(source: str) -> str:

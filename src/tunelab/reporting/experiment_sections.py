@@ -7,8 +7,8 @@ from typing import Any
 
 from tunelab.experiments.summary import summary_rows
 from tunelab.reporting import charts
-from tunelab.reporting.collect import collect_run, read_json
 from tunelab.reporting.doc import Pre, Section, Table, Text, image, number
+from tunelab.run_summary import collect_run, read_json
 
 
 def overview_section(exp_dir: Path, experiment: dict[str, Any], rows: list[dict[str, Any]]) -> Section:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
+from tunelab import ui
 from tunelab.errors import RunDirError
 from tunelab.io import atomic_write_text
 from tunelab.reporting import experiment_sections as es
 from tunelab.reporting import run_sections as rs
-from tunelab.reporting.collect import collect_run, is_experiment_dir, is_run_dir, read_json
 from tunelab.reporting.doc import Document, Section, Table, Text
 from tunelab.reporting.html import render_html
 from tunelab.reporting.markdown import render_markdown
-
-console = Console(highlight=False)
+from tunelab.run_summary import collect_run, is_experiment_dir, is_run_dir, read_json
 
 
 def report_command(directory: Path) -> Path:
@@ -38,9 +35,9 @@ def report_command(directory: Path) -> Path:
 
 
 def _check_run_info(run_dir: Path) -> None:
-    """A report may describe an unfinished run, but not one whose run.json we cannot read (H7)."""
-    from tunelab import __version__
+    """A report may describe an unfinished run, but not one whose run.json we cannot read."""
     from tunelab.runs import RUN_FORMAT, RUN_INFO
+    from tunelab.version import __version__
 
     info = read_json(run_dir / RUN_INFO)
     if not isinstance(info, dict):
@@ -58,7 +55,7 @@ def _check_run_info(run_dir: Path) -> None:
 def write_report(directory: Path, doc: Document) -> Path:
     html_path = atomic_write_text(directory / "report.html", render_html(doc))
     atomic_write_text(directory / "report.md", render_markdown(doc, directory))
-    console.print(f"report: {html_path}  (and {directory / 'report.md'})")
+    ui.console().print(f"report: {html_path}  (and {directory / 'report.md'})")
     return html_path
 
 

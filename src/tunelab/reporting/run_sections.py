@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tunelab.data.tokenize import LENGTHS_FILE
 from tunelab.reporting import charts
-from tunelab.reporting.collect import LENGTHS_FILE, RunSummary, read_json
-from tunelab.reporting.doc import Pre, Section, Table, Text, image, number
+from tunelab.reporting.doc import Section, Table, Text, image, number
+from tunelab.run_summary import RunSummary, read_json
 
 EXAMPLES = 3
 
@@ -252,8 +253,3 @@ def _evidence(ev: Any) -> str:
     if isinstance(ev, dict):
         return ", ".join(f"{k}={v}" for k, v in list(ev.items())[:6])
     return "" if ev is None else str(ev)
-
-
-def failure_block(info: dict[str, Any]) -> Pre | None:
-    tail = info.get("log_tail")
-    return Pre(tail, "log tail") if tail else None

@@ -48,15 +48,6 @@ def ensure_free_space(path: str | os.PathLike[str], needed_bytes: int, what: str
         )
 
 
-def dir_size(path: str | os.PathLike[str]) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(root, name))
-    return total
-
-
 @contextlib.contextmanager
 def enospc_guard(what: str, where: str | os.PathLike[str]) -> Iterator[None]:
     """Translate 'no space left' / 'quota exceeded' raised inside the block into ResourceError."""

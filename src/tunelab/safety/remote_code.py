@@ -23,7 +23,7 @@ def warn_remote_code(source: str, enabled: bool) -> bool:
         "with your permissions; turn it off unless you have read that code"
     )
     log.warning(message)
-    from rich.console import Console
+    from tunelab import ui
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]security warning:[/] {message}")
+    ui.err().print(f"[bold red]security warning:[/] {message}")
     return True

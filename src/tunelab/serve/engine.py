@@ -31,7 +31,7 @@ class Engine:
 
     @classmethod
     def load(cls, run_dir: Path, overrides: list[str] | None = None, model_dir: Path | None = None) -> Engine:
-        from tunelab.inference.predict import load_trained_run, run_config
+        from tunelab.pipeline.predict import load_trained_run, run_config
 
         run, cfg = run_config(Path(run_dir), overrides or [])  # also resolves latest:NAME
         cfg, task, model, tokenizer, plan = load_trained_run(run, cfg, model_dir)

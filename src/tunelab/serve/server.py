@@ -89,7 +89,7 @@ def build_app(
     run_dir: Path, overrides: list[str], model_dir: Path | None, settings: ServeConfig, *, warm_up: bool = True
 ) -> FastAPI:
     """The app for a run, checked up front; the model itself loads when the app starts."""
-    from tunelab.inference.predict import resolve_model_dir, run_config
+    from tunelab.pipeline.predict import resolve_model_dir, run_config
     from tunelab.serve.app import create_app
     from tunelab.serve.engine import Engine
 
@@ -107,7 +107,7 @@ def serve_command(
     import uvicorn
 
     from tunelab import ui
-    from tunelab.inference.predict import run_config
+    from tunelab.pipeline.predict import run_config
 
     run, cfg = run_config(run_dir, overrides)
     run_dir = run.path  # latest:NAME resolved once: every worker serves the same run

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunelab.errors import ConfigError, DataError
-from tunelab.tasks.base import Prediction
+from tunelab.protocols import Prediction
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,7 +18,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.tasks.base import Prediction
+from tunelab.protocols import Prediction
 from tunelab.tasks.prompting import PromptSpec, causal_example, seq2seq_example
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class GenerativeTask:
         return out
 
     # ------------------------------------------------------------------ model
-    # training/run.py passes run_dir= to tasks that set this (offload folder inside the run).
+    # pipeline/train.py passes run_dir= to tasks that set this (offload folder inside the run).
     accepts_run_dir = True
 
     def build_model(self, cfg: Config, plan: RuntimePlan, tokenizer: Any, run_dir: Path | None = None) -> Any:
@@ -168,7 +168,7 @@ class GenerativeTask:
     def load_trained(self, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tuple[Any, Any]:
         """(tokenizer, model) of a finished run: full weights in model/, or the base + LoRA adapters there.
 
-        Called by inference/predict.py. The tokenizer always comes from model/ (it may have grown a
+        Called by pipeline/predict.py. The tokenizer always comes from model/ (it may have grown a
         pad token during training; the base is resized to it before the adapters are applied).
         """
         from tunelab.models.lora import is_peft_dir

@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from tunelab.tasks.base import Prediction
+from tunelab.protocols import Prediction
 from tunelab.tasks.generative import GenerativeTask
 
 if TYPE_CHECKING:

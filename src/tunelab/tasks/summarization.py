@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tunelab.config.schema import Config
-    from tunelab.tasks.base import Prediction
+    from tunelab.protocols import Prediction
 
 
 class SummarizationTaskImpl(GenerativeTask):

@@ -14,39 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TextColumn
 from transformers import TrainerCallback
 
+from tunelab import ui
 from tunelab.io import append_jsonl
 from tunelab.training.step_stats import StepStats
 
 # Keys of a Trainer log dict that are bookkeeping, not metrics.
 _SKIP = {"epoch", "step", "total_flos", "num_input_tokens_seen"}
-console = Console(stderr=True, highlight=False)
-
-
-def progress_bar(*extra: Any) -> Progress:
-    """The one progress-bar layout tunelab uses (rate and ETA), on stderr."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        *extra,
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 def effective_batch_size(args: Any) -> int:
@@ -158,7 +134,7 @@ class RichProgressCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        self.progress = progress_bar(TextColumn("{task.fields[speed]}"))
+        self.progress = ui.progress(TextColumn("{task.fields[speed]}"), unit="steps")
         self.progress.start()
         self.job = self.progress.add_task("training", total=state.max_steps, completed=state.global_step, speed="")
         self.rate.reset(state.global_step, state.num_input_tokens_seen or 0)

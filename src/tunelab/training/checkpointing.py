@@ -36,11 +36,11 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from tunelab import __version__
 from tunelab.errors import TunelabError
 from tunelab.io import FAST_DIGEST, atomic_write_json, fast_file_digest, replace_dir, sha256_file
 from tunelab.safety.disk import enospc_guard, ensure_free_space
 from tunelab.safety.faults import maybe_fault
+from tunelab.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +151,9 @@ def clean_staging(run_dir: str | os.PathLike[str]) -> None:
 
 def _warn(message: str) -> None:
     log.warning(message)
-    from rich.console import Console
+    from tunelab import ui
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning:[/] {message}")
+    ui.warn(message)
 
 
 # ------------------------------------------------------------------------ atomic saving

@@ -64,14 +64,15 @@ def build_trainer(
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
 
+    from tunelab import ui
     from tunelab.training.arguments import training_arguments
     from tunelab.training.best_load import best_load_class
-    from tunelab.training.callbacks import HistoryCallback, RichProgressCallback, console
+    from tunelab.training.callbacks import HistoryCallback, RichProgressCallback
     from tunelab.training.checkpointing import atomic_trainer_class
 
     auto_collator, batching_args, reason = batching_setup(task, cfg, plan, model, tokenizer)
-    console.print(reason)
-    # Tasks whose primary metric needs generation (H3: rouge_sum) pick checkpoints by another
+    ui.err().print(reason)
+    # Tasks whose primary metric needs generation (rouge_sum) pick checkpoints by another
     # metric during training, e.g. ("loss", False); the default is the primary metric.
     metric, greater = getattr(task, "checkpoint_metric", (task.primary_metric, task.greater_is_better))
     args = training_arguments(

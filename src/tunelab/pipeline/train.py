@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab import runs
-from tunelab.data.prepare import Prepared  # one definition, shared with `tunelab prepare`
+from tunelab import runs, ui
 from tunelab.errors import ConfigError, DataError, ModelError, PreflightError, RunDirError
 from tunelab.io import atomic_write_json
-from tunelab.training.callbacks import console
+from tunelab.pipeline.prepare import Prepared, prepare
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
@@ -41,14 +40,14 @@ def train_from_config(
     inputs_ok = False
     try:
         with distributed.on_main(run_lock(path)):
-            if not resume and (path / runs.RUN_INFO).exists():  # another process got the lock first (H7)
+            if not resume and (path / runs.RUN_INFO).exists():  # another process got the lock first
                 raise RunDirError(f"{path}: another run started in this directory first", hint="choose a new --run-dir")
             if distributed.is_main_process():
                 runs.write_run_files(path, cfg, extra_info={"status": "running"})
                 atomic_write_json(path / runs.PLAN, plan.to_dict())
             with distributed.main_process_first():  # one process fills the tokenization cache first
                 prepared = prepare_data(cfg, path)
-            # Generative tasks (H3) put device_map offload inside the run dir: <run_dir>/offload.
+            # Generative tasks put device_map offload inside the run dir: <run_dir>/offload.
             place = {"run_dir": path} if getattr(prepared.task, "accepts_run_dir", False) else {}
             model = build_seeded_model(prepared.task, cfg, plan, prepared.tokenizer, **place)
             inputs_ok = True
@@ -57,7 +56,7 @@ def train_from_config(
             run_preflight_step(cfg, plan, prepared, model, path, skip_doctor)
             metrics = train_and_finish(cfg, plan, prepared, model, path, checkpoint, config_path)
     except (ConfigError, DataError, ModelError):
-        # Bad data or a bad model path in a fresh run: leave no half run directory behind (H7).
+        # Bad data or a bad model path in a fresh run: leave no half run directory behind.
         if not resume and not inputs_ok and distributed.is_main_process():
             discard_run_dir(path, keep_dir=existed)
         raise
@@ -81,9 +80,9 @@ def decide_and_print_plan(cfg: Config) -> RuntimePlan:
     from tunelab.runtime.plan import apply_global_settings, decide_plan
 
     plan = decide_plan(cfg)
-    console.print(f"[bold]runtime plan[/]: {plan.summary()}")
+    ui.err().print(f"[bold]runtime plan[/]: {plan.summary()}")
     for note in plan.notes:
-        console.print(f"  {note}")
+        ui.err().print(f"  {note}")
     apply_global_settings(plan)
     return plan
 
@@ -108,11 +107,11 @@ def resolve_run_dir(cfg: Config, resume: bool, run_dir: Path | None) -> tuple[Pa
         raise RunDirError(
             f"{where}: no run of {cfg.name!r} to resume", hint="train once without --resume, or pass --run-dir"
         )
-    with run_lock(path):  # never clean up the staging dir of a live process (H7)
+    with run_lock(path):  # never clean up the staging dir of a live process
         clean_staging(path)
         checkpoint = find_resumable_checkpoint(path)
         rewind_history(path / runs.HISTORY, checkpoint)  # steps after the checkpoint are logged again
-    console.print(
+    ui.err().print(
         f"resuming {path}"
         + (f" from {checkpoint.name}" if checkpoint else " (no checkpoint yet: starting from step 0)")
     )
@@ -120,34 +119,24 @@ def resolve_run_dir(cfg: Config, resume: bool, run_dir: Path | None) -> tuple[Pa
 
 
 def prepare_data(cfg: Config, run_dir: Path) -> Prepared:
-    """Tokenizer, validated splits (manifest written), the task, tokenized datasets + length stats."""
+    """The one prepare path (pipeline/prepare.py) for training: train + validation tokenized, the
+    manifest and the length profile written into the run directory."""
     from tunelab.data.splits import load_splits, save_manifest
-    from tunelab.data.tokenize import length_stats, tokenize_split
-    from tunelab.models.tokenizer import load_tokenizer
-    from tunelab.tasks.base import task_from_config
+    from tunelab.data.tokenize import save_length_profile
     from tunelab.training import distributed
 
-    tokenizer = load_tokenizer(cfg)
     splits = load_splits(cfg)
     for warning in splits.warnings:
-        console.print(f"[yellow]data warning:[/] {warning}")
+        ui.err().print(f"[yellow]data warning:[/] {warning}")
     if distributed.is_main_process():
         save_manifest(splits, run_dir / runs.MANIFEST)
-    task = task_from_config(cfg, splits.label_names)
-    prepared = Prepared(splits=splits, task=task, tokenizer=tokenizer)
-    for name, frame in splits.frames().items():
-        if name == "test":
-            continue  # predicted from the frame after training; no labels to tokenize
-        ds = tokenize_split(frame, task, tokenizer, cfg, name)
-        prepared.datasets[name] = ds
-        prepared.stats[name] = stats = length_stats(ds, cfg.data.max_length)
-        console.print(
+    prepared = prepare(cfg, splits=splits)
+    for name, stats in prepared.stats.items():
+        ui.err().print(
             f"{name}: {stats['rows']} rows, tokens mean {stats['mean']:.1f} p50 {stats['p50']:.0f} "
             f"p90 {stats['p90']:.0f} p99 {stats['p99']:.0f} max {stats['max']}, "
             f"truncated {100 * stats['truncation_rate']:.1f}% at max_length {cfg.data.max_length}"
         )
-    from tunelab.reporting.collect import save_length_profile  # H6: the report's length histogram
-
     save_length_profile(run_dir, prepared.datasets, prepared.stats, cfg.data.max_length)
     return prepared
 
@@ -175,7 +164,7 @@ def run_preflight_step(
 ) -> None:
     """The doctor's preflight checks; stops on error findings unless --skip-doctor."""
     if skip_doctor or not cfg.doctor.enabled:
-        console.print("preflight: skipped (--skip-doctor / doctor.enabled: false)")
+        ui.err().print("preflight: skipped (--skip-doctor / doctor.enabled: false)")
         return
     from tunelab.diagnostics.findings import errors, sort_findings, write_findings
     from tunelab.diagnostics.preflight import run_preflight
@@ -200,13 +189,13 @@ def run_preflight_step(
     for f in sort_findings(findings):
         # Findings taken from the data manifest were printed as "data warning" lines already.
         if f.severity != "info" and (f.evidence or {}).get("source") != "data manifest":
-            console.print(
+            ui.err().print(
                 f"[{'red' if f.severity == 'error' else 'yellow'}]preflight {f.severity}[/] {f.id}: {f.title}"
                 + (f" (fix: {f.fix})" if f.fix else "")
             )
     bad = errors(findings)
     warned = sum(f.severity == "warning" for f in findings)
-    console.print(f"preflight: {len(findings)} findings, {len(bad)} errors, {warned} warnings ({runs.PREFLIGHT})")
+    ui.err().print(f"preflight: {len(findings)} findings, {len(bad)} errors, {warned} warnings ({runs.PREFLIGHT})")
     if bad:
         first = bad[0]
         raise PreflightError(
@@ -257,7 +246,7 @@ def train_and_finish(
             tracker=tracker,
             callbacks=[interrupt],
         )
-        output = train_with_oom_retry(trainer, str(checkpoint) if checkpoint else None, run_dir, console)
+        output = train_with_oom_retry(trainer, str(checkpoint) if checkpoint else None, run_dir, ui.err())
         raise_if_interrupted(interrupt, run_dir, config_path)
         metrics = finish_run(cfg, plan, prepared, trainer, run_dir, tracker, dict(output.metrics))
     except BaseException:
@@ -270,12 +259,12 @@ def train_and_finish(
 def print_where(run_dir: Path, metrics: dict[str, Any], task: Any) -> None:
     primary = metrics.get("validation", {}).get(task.primary_metric)
     if primary is not None:
-        console.print(f"[bold green]done[/]: validation {task.primary_metric} = {primary:.4f}")
-    console.print(f"run directory: {run_dir}")
-    console.print(f"metrics:       {run_dir / runs.METRICS}")
-    console.print(f"model:         {run_dir / runs.MODEL}")
+        ui.err().print(f"[bold green]done[/]: validation {task.primary_metric} = {primary:.4f}")
+    ui.err().print(f"run directory: {run_dir}")
+    ui.err().print(f"metrics:       {run_dir / runs.METRICS}")
+    ui.err().print(f"model:         {run_dir / runs.MODEL}")
     pred_dir = run_dir / runs.PREDICTIONS
     if pred_dir.is_dir():
         for p in sorted(pred_dir.iterdir()):
             if not p.name.startswith("."):
-                console.print(f"predictions:   {p}")
+                ui.err().print(f"predictions:   {p}")

@@ -52,7 +52,7 @@ def variant_configs(path: Path, overrides: list[str]) -> list[tuple[str, Any, Fi
 
 def doctor_experiment(path: Path, overrides: list[str], as_json: bool = False, overfit: bool = False) -> int:
     """Doctor each variant; print one table per variant and a summary (or one JSON document)."""
-    from tunelab.diagnostics.doctor import diagnose
+    from tunelab.pipeline.doctor import diagnose
 
     results: dict[str, list[Finding]] = {}
     sink = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
@@ -61,7 +61,7 @@ def doctor_experiment(path: Path, overrides: list[str], as_json: bool = False, o
             _banner(f"variant {name}", as_json)
             results[name] = [invalid] if invalid is not None else diagnose(cfg, overfit=overfit, quiet=as_json)
             if not as_json:
-                from tunelab.diagnostics.doctor import print_findings
+                from tunelab.pipeline.doctor import print_findings
 
                 print_findings(results[name])
     if as_json:
@@ -78,16 +78,17 @@ def doctor_experiment(path: Path, overrides: list[str], as_json: bool = False, o
 def _banner(text: str, quiet: bool) -> None:
     if quiet:
         return
-    from rich.console import Console
+    from tunelab import ui
 
-    Console().rule(f"[bold]{text}")
+    ui.console().rule(f"[bold]{text}")
 
 
 def print_summary(results: dict[str, list[Finding]]) -> None:
     """One row per variant: error / warning counts and the first error (what to fix first)."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from tunelab import ui
 
     table = Table(title="tunelab doctor: experiment variants", expand=True)
     for col in ("variant", "errors", "warnings", "first error"):
@@ -96,4 +97,4 @@ def print_summary(results: dict[str, list[Finding]]) -> None:
         errs = [f for f in findings if f.severity == "error"]
         first = textwrap.shorten(f"{errs[0].id}: {errs[0].title}", 160, placeholder=" ...") if errs else ""
         table.add_row(name, str(len(errs)), str(sum(f.severity == "warning" for f in findings)), escape(first))
-    Console().print(table)
+    ui.console().print(table)

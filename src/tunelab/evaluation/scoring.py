@@ -1,7 +1,7 @@
 """Scores for ensembles, TTA and baselines: the same metrics as fine-tuned runs.
 
 Classification: accuracy, macro/weighted F1 (sklearn, as in evaluation/). Generation: ROUGE through
-H3's `evaluation.rouge` (Kiwi for Korean). `consensus_pick` is the minimum-Bayes-risk selection used
+`evaluation.rouge` (Kiwi for Korean). `consensus_pick` is the minimum-Bayes-risk selection used
 by summarization ensembles and TTA: per sample, the candidate with the highest mean ROUGE against
 the other candidates.
 """

@@ -1,10 +1,10 @@
 """`tunelab doctor CONFIG`: build everything `tunelab train` builds, run every check, print a table.
 
-Built the way training/run.py builds it (data.splits, data.tokenize, models.tokenizer,
-tasks.base, task.build_model, data.batching's collator) but without a run directory and
-without training. Anything that would stop `train` with an exception (a DeviceError from the
-runtime plan, a bad data file, an unloadable model) becomes an error finding here, so one doctor
-run reports all of it. Exit code 1 on any error finding.
+Built the way `tunelab train` builds it (the one prepare path of pipeline/prepare.py, the
+task's model, data.batching's collator) but without a run directory and without training.
+Anything that would stop `train` with an exception (a DeviceError from the runtime plan, a bad
+data file, an unloadable model) becomes an error finding here, so one doctor run reports all of
+it. Exit code 1 on any error finding.
 """
 
 from __future__ import annotations
@@ -12,27 +12,29 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tunelab import ui
 from tunelab.diagnostics.context import CheckContext
 from tunelab.diagnostics.findings import Finding, error, findings_to_json, format_evidence, has_errors, sort_findings
 from tunelab.errors import TunelabError
+from tunelab.pipeline.prepare import Prepared, prepare
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
 
 @dataclass
-class Built:
+class Built(Prepared):
     """What doctor managed to build; `None` fields were not buildable (see the findings)."""
 
-    tokenizer: Any = None
-    task: Any = None
-    datasets: dict[str, Any] = field(default_factory=dict)
-    manifest: dict[str, Any] | None = None
     model: Any = None
     collate_fn: Any = None
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return self.splits.manifest if self.splits is not None else None
 
 
 def doctor_command(cfg: Config, as_json: bool = False, overfit: bool = False) -> int:
@@ -88,10 +90,7 @@ def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Fi
 
 
 def _say(quiet: bool) -> Any:
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return (lambda _msg: None) if quiet else (lambda msg: console.print(f"[dim]doctor:[/] {msg}"))
+    return (lambda _msg: None) if quiet else (lambda msg: ui.err().print(f"[dim]doctor:[/] {msg}"))
 
 
 def _capabilities(cfg: Config) -> tuple[Any, list[Finding]]:
@@ -105,22 +104,11 @@ def _capabilities(cfg: Config) -> tuple[Any, list[Finding]]:
 
 
 def build(cfg: Config, plan: Any, say: Any) -> tuple[Built, list[Finding]]:
-    """Tokenizer, splits (+ manifest), task and tokenized splits; failures become findings."""
-    from tunelab.data.splits import load_splits
-    from tunelab.data.tokenize import tokenize_split
-    from tunelab.models.tokenizer import load_tokenizer
-    from tunelab.tasks.base import task_from_config
-
+    """Splits (+ manifest), task, tokenizer and tokenized splits; failures become findings."""
     built = Built()
     try:
         say("loading data")
-        splits = load_splits(cfg)
-        built.manifest = splits.manifest
-        built.task = task_from_config(cfg, splits.label_names)
-        built.tokenizer = load_tokenizer(cfg)
-        for name, frame in splits.frames().items():
-            if name != "test":
-                built.datasets[name] = tokenize_split(frame, built.task, built.tokenizer, cfg, name)
+        prepare(cfg, into=built)
     except TunelabError as exc:
         stage = "model.tokenizer" if built.task is not None and built.tokenizer is None else "data.load"
         return built, [error(stage, exc.message, exc.hint or "", error_type=type(exc).__name__)]

@@ -160,30 +160,3 @@ def is_run_dir(path: Path) -> bool:
 
 def is_experiment_dir(path: Path) -> bool:
     return (Path(path) / "experiment.json").is_file()
-
-
-LENGTHS_FILE = "token_lengths.json"
-MAX_SAVED_LENGTHS = 5000
-
-
-def save_length_profile(run_dir: Path, datasets: dict[str, Any], stats: dict[str, Any], max_length: int) -> None:
-    """Token length statistics + a sample of per-row lengths, for the report's length histogram.
-
-    Called by training/run.py after tokenization (the manifest is written before tokenizing).
-    Lengths are the untruncated ones when the tokenizer recorded them, so the histogram shows what
-    truncation cut off.
-    """
-    import numpy as np
-
-    from tunelab.data.tokenize import LENGTH, UNTRUNCATED
-    from tunelab.io import atomic_write_json
-
-    lengths: dict[str, list[int]] = {}
-    for name, ds in datasets.items():
-        col = UNTRUNCATED if UNTRUNCATED in ds.column_names else LENGTH
-        if col in ds.column_names:
-            values = np.asarray(ds[col], dtype=np.int64)
-            if values.size > MAX_SAVED_LENGTHS:  # a fixed-seed sample keeps the file small
-                values = np.random.default_rng(0).choice(values, MAX_SAVED_LENGTHS, replace=False)
-            lengths[name] = values.tolist()
-    atomic_write_json(Path(run_dir) / LENGTHS_FILE, {"max_length": max_length, "stats": stats, "lengths": lengths})

@@ -1,15 +1,22 @@
-"""`tunelab validate` and `tunelab prepare`: check the data, then tokenize it into the cache.
+"""The one prepare path: config -> validated splits -> Task -> tokenizer -> tokenized datasets.
 
-validate reads, validates and splits every configured file and prints a summary; it loads no
-model or tokenizer and writes nothing. prepare also loads the tokenizer and tokenizes every
-split into the content-addressed cache, printing length statistics, so `train` starts warm.
+`prepare` is what `tunelab train`, `prepare`, `doctor` and `bench` build their inputs with (and
+`predict` reads its file through the same readers and validators, data.readers/data.validate),
+so every command sees the same rows and the same cached tokens. The commands differ only in
+which splits they tokenize and what they print.
+
+`tunelab validate` reads, validates and splits every configured file and prints a summary; it
+loads no model or tokenizer and writes nothing. `tunelab prepare` also tokenizes every split into
+the content-addressed cache, printing length statistics, so `train` starts warm.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tunelab import ui
 from tunelab.data.splits import Splits, load_splits
 
 if TYPE_CHECKING:
@@ -17,46 +24,72 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from tunelab.config.schema import Config
+    from tunelab.protocols import Task
 
 _SHOWN_LABELS = 8
+TRAINING_SPLITS = ("train", "validation")  # test is predicted from its frame after training
 
 
 @dataclass
 class Prepared:
-    """What prepare produced: the splits, the task and tokenizer used, and tokenized datasets."""
+    """What prepare produced: the splits, the task and tokenizer used, and tokenized datasets.
 
-    splits: Splits
-    task: Any
-    tokenizer: Any
+    Filled step by step, so a caller that catches a failure (doctor) sees how far it got.
+    """
+
+    splits: Splits | None = None
+    task: Task | None = None
+    tokenizer: Any = None
     datasets: dict[str, Dataset] = field(default_factory=dict)
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def validate_from_config(cfg: Config, console: Console | None = None) -> Splits:
-    """Read + validate + split; print rows per split, labels and warnings. Raises DataError."""
-    splits = load_splits(cfg)
-    print_summary(splits, cfg, console or _console())
-    return splits
+def prepare(
+    cfg: Config,
+    tokenize: Iterable[str] = TRAINING_SPLITS,
+    splits: Splits | None = None,
+    into: Prepared | None = None,
+) -> Prepared:
+    """Splits (read + validated unless given), the Task, the tokenizer, and the named splits
+    tokenized through the cache with their length statistics.
 
-
-def prepare_from_config(cfg: Config, console: Console | None = None) -> Prepared:
-    """validate, then tokenize every split into `data.cache_dir` and print length statistics."""
+    The data is validated before the tokenizer loads: a bad file fails fast, without a model
+    download. A "test" split is tokenized in its inference view (labels/targets dropped: in a
+    test file they are for scoring only).
+    """
     from tunelab.data.roles import target_columns
     from tunelab.data.tokenize import length_stats, tokenize_split
     from tunelab.models.tokenizer import load_tokenizer
     from tunelab.tasks.base import task_from_config
 
-    console = console or _console()
-    splits = validate_from_config(cfg, console)
-    tokenizer = load_tokenizer(cfg)
-    task = task_from_config(cfg, splits.label_names)
-    prepared = Prepared(splits, task, tokenizer)
-    for name, frame in splits.frames().items():
-        if name == "test":  # the inference view: labels/targets of a test file are for scoring only
+    prepared = into if into is not None else Prepared()
+    prepared.splits = splits if splits is not None else load_splits(cfg)
+    prepared.task = task_from_config(cfg, prepared.splits.label_names)
+    prepared.tokenizer = load_tokenizer(cfg)
+    wanted = set(tokenize)
+    for name, frame in prepared.splits.frames().items():
+        if name not in wanted:
+            continue
+        if name == "test":
             frame = frame.drop(columns=[c for c in target_columns(cfg.task) if c in frame.columns])
-        dataset = tokenize_split(frame, task, tokenizer, cfg, name)
+        dataset = tokenize_split(frame, prepared.task, prepared.tokenizer, cfg, name)
         prepared.datasets[name] = dataset
         prepared.stats[name] = length_stats(dataset, cfg.data.max_length)
+    return prepared
+
+
+def validate_from_config(cfg: Config, console: Console | None = None) -> Splits:
+    """Read + validate + split; print rows per split, labels and warnings. Raises DataError."""
+    splits = load_splits(cfg)
+    print_summary(splits, cfg, console or ui.console())
+    return splits
+
+
+def prepare_from_config(cfg: Config, console: Console | None = None) -> Prepared:
+    """validate, then tokenize every split into `data.cache_dir` and print length statistics."""
+    console = console or ui.console()
+    splits = validate_from_config(cfg, console)
+    prepared = prepare(cfg, tokenize=splits.frames(), splits=splits)
     print_length_stats(prepared.stats, cfg.data.max_length, console)
     console.print(f"tokenized data cached under [bold]{cfg.data.cache_dir}[/]")
     return prepared
@@ -125,9 +158,3 @@ def print_length_stats(stats: dict[str, dict[str, float]], max_length: int, cons
             f"{s['truncation_rate']:.1%}",
         )
     console.print(table)
-
-
-def _console() -> Console:
-    from tunelab import ui
-
-    return ui.console()  # plain and wide off a terminal; emoji off ("train.csv:label:")

@@ -16,7 +16,8 @@ EVALUATIONS = "evaluations"
 
 def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Predict + score `input`; returns the report (also written under evaluations/)."""
-    from tunelab.inference.predict import load_trained_run, read_input, run_config
+    from tunelab.inference.predict import read_input
+    from tunelab.pipeline.predict import load_trained_run, run_config
     from tunelab.runs import resolve_run_ref
 
     run_dir = resolve_run_ref(run_dir)  # latest:NAME -> the run's directory (outputs go there)
@@ -49,10 +50,11 @@ def write_evaluation(
 
 
 def print_report(report: dict[str, Any], out_dir: Path, primary: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from tunelab import ui
+
+    console = ui.console()
     table = Table(title="evaluation")
     table.add_column("metric")
     table.add_column("value", justify="right")

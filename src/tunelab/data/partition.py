@@ -1,4 +1,6 @@
-"""Pure split functions: stratified holdout, k-fold assignment, cross-split leakage.
+"""Partitioning one frame, pure functions: stratified holdout, k-fold assignment, cross-split leakage.
+
+data/splits.py applies them to the configured files (`load_splits`).
 
 Frames keep their index (the row's position in its file) through every split, so an error or
 warning about a split row still points at the right line of the right file.

@@ -1,0 +1,1 @@
+"""`tunelab train`, `prepare`, `doctor`, `predict` and `evaluate`: the floor that composes a task with data, models and training (docs/architecture.md)."""
