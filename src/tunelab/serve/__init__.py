@@ -2,7 +2,7 @@
 
 Modules: `server` (settings, API key, uvicorn, SIGTERM), `app` (routes, errors, lifecycle),
 `inputs` (request checks and limits), `batching` (dynamic batching), `engine` (loading and
-predicting through inference/predict.py, so answers equal `tunelab predict`'s), `metrics`
+predicting through pipeline/ and inference/predict.py, so answers equal `tunelab predict`'s), `metrics`
 (Prometheus, with `prometheus_client`).
 
 Why not LitServe (read for this: litserve 0.2.19). It does what we need (dynamic batching on
