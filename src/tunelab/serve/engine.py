@@ -1,8 +1,8 @@
 """A finished run loaded for serving: the same loader and prediction code as `tunelab predict`.
 
 `Engine.load` goes through pipeline/predict.py's `load_trained` (full model, LoRA adapters, or
-a merged export given as `model_dir`), and `predict_rows` through inference/predict.py's `predict_frame` (the task's
-own length-ordered prediction, TTA when the run has it on), so a served answer is the answer
+a merged export given as `model_dir`), and `predict_rows` through inference/predict.py's
+`predict_frame` (the task's own length-ordered prediction, TTA when the run has it on), so a served answer is the answer
 `tunelab predict` writes for the same row. What this module adds is the shape of an HTTP
 answer: one dict per input, in input order.
 """
