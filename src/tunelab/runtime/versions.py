@@ -1,4 +1,8 @@
-"""Versions of the libraries and driver a run used, recorded in run.json (compared by `tunelab diff`)."""
+"""Versions of the libraries and CUDA a run used, recorded in run.json (compared by `tunelab diff`).
+
+The whole training environment; data/cache.py keys the tokenization cache on only the three
+libraries tokenization depends on, so that list stays separate.
+"""
 
 from __future__ import annotations
 
