@@ -2,8 +2,8 @@
 
 Modules: `server` (settings, API key, uvicorn, SIGTERM), `app` (routes, errors, lifecycle),
 `inputs` (request checks and limits), `batching` (dynamic batching), `engine` (loading and
-predicting through pipeline/ and inference/predict.py, so answers equal `tunelab predict`'s), `metrics`
-(Prometheus, with `prometheus_client`).
+predicting through pipeline/ and inference/predict.py, so answers equal `tunelab predict`'s),
+`metrics` (Prometheus, with `prometheus_client`).
 
 Why not LitServe (read for this: litserve 0.2.19). It does what we need (dynamic batching on
 FastAPI) but through its own process model: every inference worker is a separate process started

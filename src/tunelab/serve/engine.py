@@ -1,10 +1,10 @@
 """A finished run loaded for serving: the same loader and prediction code as `tunelab predict`.
 
-`Engine.load` goes through pipeline/predict.py's `load_trained` (full model, LoRA adapters, or
-a merged export given as `model_dir`), and `predict_rows` through inference/predict.py's
-`predict_frame` (the task's own length-ordered prediction, TTA when the run has it on), so a served answer is the answer
-`tunelab predict` writes for the same row. What this module adds is the shape of an HTTP
-answer: one dict per input, in input order.
+`Engine.load` goes through pipeline/predict.py's loader (full model, LoRA adapters, or a merged
+export given as `model_dir`), and `predict_rows` through inference/predict.py's `predict_frame`
+(the task's own length-ordered prediction, TTA when the run has it on), so a served answer is
+the answer `tunelab predict` writes for the same row. What this module adds is the shape of an
+HTTP answer: one dict per input, in input order.
 """
 
 from __future__ import annotations
@@ -119,15 +119,11 @@ class Engine:
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> dict[str, Any]:
-        from importlib.metadata import PackageNotFoundError, version
-
         import torch
         import transformers
 
-        try:
-            tunelab_version = version("tunelab")
-        except PackageNotFoundError:  # running from a source tree that was never installed
-            tunelab_version = "unknown"
+        from tunelab.version import __version__
+
         model_config = getattr(self.model, "config", None)
         return {
             "run_id": self.run_dir.resolve().name,
@@ -146,7 +142,7 @@ class Engine:
             "generation": None if self.task_type == "classification" else self.generation.model_dump(mode="json"),
             "device": self.plan.device,
             "versions": {
-                "tunelab": tunelab_version,
+                "tunelab": __version__,
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
                 "python": platform.python_version(),
