@@ -103,6 +103,9 @@ def test_a_classification_training_log_in_a_file_is_quiet_and_plain(tmp_path):
     text = _train(tmp_path, _base(tmp_path, model, data["train"], {"type": "classification"}))
     assert [n for n in NOISE if n in text] == []
     assert text.count("leakage:") == 1, text  # the data warning, not again as a preflight finding
+    # long paths stay whole on one line (no 80-column wrapping in a log file)
+    metrics_line = next(ln for ln in text.splitlines() if ln.startswith("metrics:"))
+    assert str(tmp_path / "runs") in metrics_line and metrics_line.endswith("/metrics.json")
     line = next(ln for ln in text.splitlines() if ln.startswith("weights newly initialised (not in the checkpoint): "))
     assert sorted(line.split(": ", 1)[1].split(", ")) == ["classifier.bias", "classifier.weight"]
     assert "done: validation macro_f1" in text
