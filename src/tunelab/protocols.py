@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -28,9 +30,30 @@ class Prediction:
 
 
 class Task(Protocol):
+    """Everything the floors outside tasks/ ask of a task; tasks/ implements it per task type."""
+
     name: str  # "classification" | "summarization" | "sft"
     # Bump when the tokenization logic changes: part of every cache key.
     preprocessing_version: str
+    greater_is_better: bool  # of the primary metric
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the task is judged by, e.g. "macro_f1", "rouge_sum" (from the config's task section)."""
+
+    @property
+    def checkpoint_metric(self) -> tuple[str, bool]:
+        """(metric, greater_is_better) training keeps the best checkpoint by: the primary metric, or
+        eval loss where the primary metric needs generation."""
+
+    @property
+    def task_kind(self) -> str:
+        """What the loss is computed over, for data/batching.py's collators:
+        "classification" | "seq2seq" | "causal_lm"."""
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """The label map saved with the model (model/labels.json); None when answers are text."""
 
     def required_columns(self, split: str) -> list[str]:
         """Columns a data file must have for `split` ("train", "validation", "test", "predict")."""
@@ -41,17 +64,20 @@ class Task(Protocol):
     def tokenize(self, batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[Any]]:
         """Batched `datasets.map` function: raw columns -> model inputs (input_ids, labels, ...)."""
 
-    def build_model(self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-        """Load the model for this task (with label map, LoRA, quantization as configured)."""
+    def build_model(
+        self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, run_dir: Path | None = None
+    ) -> PreTrainedModel:
+        """Load the model for this task (label map, LoRA, quantization, placement as configured).
+        `run_dir`: where a placed model may offload weights (<run_dir>/offload); None outside a run."""
+
+    def load_trained(self, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tuple[Any, PreTrainedModel]:
+        """(tokenizer, model) of a finished run's model/ directory (full weights or LoRA adapters)."""
 
     def build_trainer(self, **kwargs: Any) -> Any:
         """Construct the HF trainer (Trainer / Seq2SeqTrainer / SFTTrainer) for this task."""
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         """Metrics from a trainer's EvalPrediction; includes `primary_metric`."""
-
-    primary_metric: str  # e.g. "macro_f1", "rouge_sum"
-    greater_is_better: bool
 
     def predict(
         self,
@@ -65,3 +91,13 @@ class Task(Protocol):
 
     def score(self, prediction: Prediction, frame: pd.DataFrame) -> dict[str, Any]:
         """Metrics of predictions against the labels/references in `frame`."""
+
+
+class ClassifierTask(Task, Protocol):
+    """A task whose answers are class ids with probabilities (test-time augmentation averages them)."""
+
+    @property
+    def label_names(self) -> list[str]: ...
+
+    def prediction_columns(self, probs: Any, top_k: int) -> dict[str, list[Any]]:
+        """Output columns (prediction, top-k labels and scores) from class probabilities (n, C)."""

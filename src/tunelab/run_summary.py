@@ -15,7 +15,6 @@ import yaml
 
 from tunelab.io import read_jsonl
 
-PRIMARY_BY_TASK = {"classification": "macro_f1", "summarization": "rouge_sum", "sft": "rouge_sum"}
 _SKIP_METRICS = ("runtime", "per_second", "samples", "steps", "epoch", "memory", "loss_curve")
 
 
@@ -36,7 +35,12 @@ class RunSummary:
 
     @property
     def primary_metric(self) -> str | None:
-        name = self.metrics.get("primary_metric") or PRIMARY_BY_TASK.get(self.task or "")
+        name = self.metrics.get("primary_metric")
+        if not name:  # metrics written without it: the task's own, from the run's config
+            from tunelab.config.schema import task_section
+
+            section = task_section(self.config.get("task") or {"type": self.task})
+            name = section.primary_metric if section is not None else None
         return name if isinstance(name, str) else None
 
     @property

@@ -23,13 +23,6 @@ class BenchInputs:
     make_model: Callable[[], Any]
 
 
-def task_kind_of(task: Any) -> str:
-    kind = getattr(task, "task_kind", None)
-    if kind:
-        return kind
-    return "seq2seq" if getattr(task, "is_encoder_decoder", False) else "causal_lm"
-
-
 def load_bench_inputs(cfg: Config, plan: RuntimePlan) -> BenchInputs:
     from tunelab.pipeline.prepare import prepare
 
@@ -41,6 +34,6 @@ def load_bench_inputs(cfg: Config, plan: RuntimePlan) -> BenchInputs:
     return BenchInputs(
         rows=rows,
         tokenizer=tokenizer,
-        task_kind=task_kind_of(task),
+        task_kind=task.task_kind,
         make_model=lambda: task.build_model(cfg, plan, tokenizer),
     )

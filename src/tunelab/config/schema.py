@@ -3,11 +3,15 @@
 Field names in `training:` follow Hugging Face `TrainingArguments` so users' knowledge carries
 over; `training_arguments()` in training/ maps them 1:1. The task is a discriminated union on
 `task.type`.
+
+Each task section also answers what the floors below tasks/ need to know about its columns and
+answers (`input_columns`, `target_columns`, `class_column`, `generative`, `primary_metric`, ...),
+so data/, diagnostics/ and experiments/ ask the section instead of branching on `task.type`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,7 +21,48 @@ class Section(BaseModel):
 
 
 # --------------------------------------------------------------------------------------- task
-class ClassificationTask(Section):
+class TaskSection(Section):
+    """What every task section answers about its data and its answers."""
+
+    # Generative tasks produce text with a (seq2seq or causal) LM; the model may be placed with a
+    # device_map and offload into the run directory. Classification loads a whole model with a head.
+    generative: ClassVar[bool] = True
+    # Fields that name columns (for messages that say which key a column came from).
+    column_fields: ClassVar[tuple[str, ...]] = ()
+    # The LLM-API baseline's prompt when `baseline.prompt_template` is not set.
+    baseline_prompt: ClassVar[str] = "{input}"
+
+    def input_columns(self) -> tuple[str, ...]:
+        """Columns the model reads (also the keys of duplicate and leakage checks)."""
+        raise NotImplementedError
+
+    def target_columns(self) -> tuple[str, ...]:
+        """Columns that hold the answer (absent from test files): label or target(s)."""
+        raise NotImplementedError
+
+    def label_column_role(self) -> str | None:
+        """The column validated as a class label (the `label` role), or None when targets are text."""
+        return None
+
+    def class_column(self) -> str | None:
+        """The column whose values are classes (counted as labels), or None when answers are free text."""
+        return self.label_column_role()
+
+    def declared_labels(self) -> list[str] | None:
+        """The label set fixed in the config, if any (else labels come from the train file)."""
+        return None
+
+    def column_sources(self) -> tuple[tuple[str, str], ...]:
+        """(column, the config key that names it): an error about a column names the key to fix."""
+        return tuple((getattr(self, f), f"task.{f}") for f in self.column_fields if getattr(self, f))
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric a run of this task is judged by (checkpoint choice, reports, ensembles)."""
+        return "macro_f1" if self.class_column() else "rouge_sum"
+
+
+class ClassificationTask(TaskSection):
     type: Literal["classification"] = "classification"
     text_column: str = "text"
     text_pair_column: str | None = None
@@ -30,8 +75,26 @@ class ClassificationTask(Section):
     labels: list[str] | None = None
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
 
+    generative: ClassVar[bool] = False
+    column_fields: ClassVar[tuple[str, ...]] = ("text_column", "text_pair_column", "label_column", "id_column")
+    baseline_prompt: ClassVar[str] = (
+        "Classify the text into exactly one of these labels: {labels}.\nAnswer with the label only.\n\nText: {input}"
+    )
 
-class SummarizationTask(Section):
+    def input_columns(self) -> tuple[str, ...]:
+        return (self.text_column,) + ((self.text_pair_column,) if self.text_pair_column else ())
+
+    def target_columns(self) -> tuple[str, ...]:
+        return (self.label_column,)
+
+    def label_column_role(self) -> str | None:
+        return self.label_column
+
+    def declared_labels(self) -> list[str] | None:
+        return self.labels
+
+
+class SummarizationTask(TaskSection):
     type: Literal["summarization"] = "summarization"
     input_column: str = "dialogue"
     target_column: str = "summary"
@@ -45,8 +108,21 @@ class SummarizationTask(Section):
     # Several references per sample: extra target columns, scored with `rouge.aggregate`.
     extra_target_columns: list[str] = Field(default_factory=list)
 
+    column_fields: ClassVar[tuple[str, ...]] = ("input_column", "target_column", "id_column")
+    baseline_prompt: ClassVar[str] = "Summarize the dialogue.\n\n{input}"
 
-class SFTTask(Section):
+    def input_columns(self) -> tuple[str, ...]:
+        return (self.input_column,)
+
+    def target_columns(self) -> tuple[str, ...]:
+        return (self.target_column, *self.extra_target_columns)
+
+    def column_sources(self) -> tuple[tuple[str, str], ...]:
+        extra = tuple((col, "task.extra_target_columns") for col in self.extra_target_columns)
+        return super().column_sources() + extra
+
+
+class SFTTask(TaskSection):
     type: Literal["sft"] = "sft"
     instruction_column: str = "instruction"
     response_column: str = "response"
@@ -58,8 +134,42 @@ class SFTTask(Section):
     # Classification by generation: when given, predictions are mapped onto this set.
     label_set: list[str] | None = None
 
+    column_fields: ClassVar[tuple[str, ...]] = ("instruction_column", "response_column", "id_column")
+
+    def input_columns(self) -> tuple[str, ...]:
+        return (self.instruction_column,)
+
+    def target_columns(self) -> tuple[str, ...]:
+        return (self.response_column,)
+
+    def class_column(self) -> str | None:
+        # With a label set the response is a class: its values are counted and scored as labels.
+        return self.response_column if self.label_set else None
+
+    def declared_labels(self) -> list[str] | None:
+        return list(self.label_set) if self.label_set else None
+
 
 TaskConfig = Annotated[ClassificationTask | SummarizationTask | SFTTask, Field(discriminator="type")]
+
+
+def task_section(raw: Any) -> TaskSection | None:
+    """The task section of a stored config (a run's config.yaml, read back as a dict), or None.
+
+    Falls back to the defaults of its `type` when the stored keys no longer validate, so readers of
+    old runs still learn the task's primary metric and answer kind.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(raw, dict):
+        return None
+    adapter: TypeAdapter[Any] = TypeAdapter(TaskConfig)
+    for candidate in (raw, {"type": raw.get("type")}):
+        try:
+            return adapter.validate_python(candidate)
+        except ValidationError:
+            continue
+    return None
 
 
 # --------------------------------------------------------------------------------------- data

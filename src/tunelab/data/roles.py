@@ -7,6 +7,10 @@ leakage checks agree on what "the text" and "the label" are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import TaskSection
 
 
 @dataclass(frozen=True)
@@ -30,42 +34,25 @@ class Roles:
         return next((key for col, key in self.sources if col == column), None)
 
 
-def roles_for(task, split: str) -> Roles:
+def roles_for(task: TaskSection, split: str) -> Roles:
     """Roles for `split` ("train", "validation", "test", "predict") of a `cfg.task` section.
 
-    The test/predict files need no label or target column.
+    The test/predict files need no label or target column. A class label gets the `label` role;
+    text targets are text that must not be blank.
     """
     labelled = split in ("train", "validation")
-    sources = _sources(task)
-    if task.type == "classification":
-        inputs = (task.text_column,) + ((task.text_pair_column,) if task.text_pair_column else ())
-        label = task.label_column if labelled else None
-        return Roles(text=inputs, label=label, id=task.id_column, keys=inputs, sources=sources)
-    if task.type == "summarization":
-        targets = (task.target_column, *task.extra_target_columns) if labelled else ()
-        return Roles(text=(task.input_column, *targets), id=task.id_column, keys=(task.input_column,), sources=sources)
-    if task.type == "sft":
-        targets = (task.response_column,) if labelled else ()
-        text = (task.instruction_column, *targets)
-        return Roles(text=text, id=task.id_column, keys=(task.instruction_column,), sources=sources)
-    raise AssertionError(f"unknown task type {task.type}")  # pydantic rejects this earlier
+    inputs = task.input_columns()
+    label = task.label_column_role()
+    text_targets = task.target_columns() if labelled and label is None else ()
+    return Roles(
+        text=(*inputs, *text_targets),
+        label=label if labelled else None,
+        id=task.id_column,
+        keys=inputs,
+        sources=task.column_sources(),
+    )
 
 
-def _sources(task) -> tuple[tuple[str, str], ...]:
-    fields = {
-        "classification": ("text_column", "text_pair_column", "label_column", "id_column"),
-        "summarization": ("input_column", "target_column", "id_column"),
-        "sft": ("instruction_column", "response_column", "id_column"),
-    }[task.type]
-    out = [(getattr(task, f), f"task.{f}") for f in fields if getattr(task, f, None)]
-    out += [(col, "task.extra_target_columns") for col in getattr(task, "extra_target_columns", None) or ()]
-    return tuple(out)
-
-
-def target_columns(task) -> tuple[str, ...]:
+def target_columns(task: TaskSection) -> tuple[str, ...]:
     """Columns that hold the answer (absent from test files): label or target(s)."""
-    if task.type == "classification":
-        return (task.label_column,)
-    if task.type == "summarization":
-        return (task.target_column, *task.extra_target_columns)
-    return (task.response_column,)
+    return task.target_columns()

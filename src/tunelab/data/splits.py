@@ -109,28 +109,27 @@ def _role_dict(roles: Roles) -> dict[str, Any]:
 
 
 def _label_column(cfg: Config) -> str | None:
-    return cfg.task.label_column if cfg.task.type == "classification" else None
+    return cfg.task.label_column_role()
 
 
 def _label_names(cfg: Config, pool: pd.DataFrame, path: str) -> list[str] | None:
     task = cfg.task
-    if task.type == "sft":
-        return list(task.label_set) if task.label_set else None
-    if task.type != "classification":
-        return None
-    labels = pool[task.label_column]
-    if not task.labels:
+    declared = task.declared_labels()
+    column = task.label_column_role()
+    if column is None:  # no class label in the data: the config's label set (sft), if any
+        return declared
+    labels = pool[column]
+    if not declared:
         return list(dict.fromkeys(labels))  # first appearance, stable
-    allowed = set(task.labels)
+    allowed = set(declared)
     bad = ~labels.isin(allowed)
     if bad.any():
         row = pool.index[bad.to_numpy().argmax()]
         raise DataError(
-            f"{where(pool, path, row, task.label_column)}: label {labels[row]!r} at {row_words(pool, row)} "
-            f"is not in task.labels",
+            f"{where(pool, path, row, column)}: label {labels[row]!r} at {row_words(pool, row)} is not in task.labels",
             hint=f"task.labels lists {len(allowed)} labels; add it there or fix the row",
         )
-    return list(task.labels)
+    return list(declared)
 
 
 def _kfold(
@@ -226,11 +225,6 @@ def label_counts(frame: pd.DataFrame | None, label_col: str | None) -> dict[str,
     return {str(k): int(v) for k, v in Counter(frame[label_col].dropna()).most_common()}
 
 
-def _answer_class_column(cfg: Config) -> str | None:
-    # sft with a label set answers with a class too: its response counts are label counts.
-    return cfg.task.response_column if cfg.task.type == "sft" and cfg.task.label_set else None
-
-
 def _manifest(
     cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None, label_col: str | None
 ) -> dict[str, Any]:
@@ -241,7 +235,7 @@ def _manifest(
         "split": split_info,
         "rows": {name: (len(f) if f is not None else 0) for name, f in frames.items()},
         "label_names": splits.label_names,
-        "label_counts": {name: label_counts(f, label_col or _answer_class_column(cfg)) for name, f in frames.items()},
+        "label_counts": {name: label_counts(f, label_col or cfg.task.class_column()) for name, f in frames.items()},
         "kfold": kfold_info,
         "warnings": list(splits.warnings),
     }

@@ -38,7 +38,7 @@ class CheckContext:
     @property
     def kind(self) -> str:
         """ "classification" | "seq2seq" | "causal": what the loss is computed over."""
-        if self.cfg.task.type == "classification":
+        if not self.cfg.task.generative:
             return "classification"
         config = getattr(self.model, "config", None)
         return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"

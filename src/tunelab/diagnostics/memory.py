@@ -209,7 +209,7 @@ def offload_folder(cfg: Config) -> str | None:
     classification loads the model whole, with no placement and so no offload folder."""
     from tunelab.models.placement import OFFLOAD_DIR
 
-    return f"<run_dir>/{OFFLOAD_DIR}" if cfg.task.type != "classification" else None
+    return f"<run_dir>/{OFFLOAD_DIR}" if cfg.task.generative else None
 
 
 def _offload_findings(cfg: Config, weight_bytes: float, device_bytes: int, ev: dict[str, Any]) -> list[Finding]:
@@ -302,9 +302,8 @@ def _meta_model(cfg: Config, config: Any) -> Any:
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    classes = (
-        [AutoModel] if cfg.task.type == "classification" else [AutoModelForSeq2SeqLM, AutoModelForCausalLM, AutoModel]
-    )
+    # A classifier's head is not in the checkpoint's architecture: its body (AutoModel) is what loads.
+    classes = [AutoModelForSeq2SeqLM, AutoModelForCausalLM, AutoModel] if cfg.task.generative else [AutoModel]
     for cls in classes:
         try:
             with torch.device("meta"):

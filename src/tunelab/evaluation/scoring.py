@@ -9,9 +9,10 @@ the other candidates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-PRIMARY = {"classification": "macro_f1", "summarization": "rouge_sum", "sft": "rouge_sum"}
+if TYPE_CHECKING:
+    from tunelab.config.schema import TaskSection
 
 
 def classification_scores(gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, float]:
@@ -40,9 +41,11 @@ def rouge_scores(pred: Sequence[str], refs: Sequence[Any], rouge_cfg: dict[str, 
 
 
 def score(
-    task: str, gold: Sequence[Any], pred: Sequence[Any], rouge_cfg: dict[str, Any] | None = None
+    task: TaskSection, gold: Sequence[Any], pred: Sequence[Any], rouge_cfg: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    if task == "classification":
+    """Scores of answer lists, keyed so that `task.primary_metric` is among them: class metrics
+    when the task's answers are classes, ROUGE when they are text."""
+    if task.class_column():
         return classification_scores(gold, pred)
     return rouge_scores(pred, gold, rouge_cfg)
 

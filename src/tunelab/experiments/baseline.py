@@ -26,11 +26,6 @@ from tunelab.io import atomic_write_json, atomic_write_text
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 UNMAPPED = "<unmapped>"
-DEFAULT_PROMPTS = {
-    "classification": "Classify the text into exactly one of these labels: {labels}.\nAnswer with the label only.\n\nText: {input}",
-    "summarization": "Summarize the dialogue.\n\n{input}",
-    "sft": "{input}",
-}
 
 
 def baseline_command(config_path: Path, overrides: list[str]) -> dict[str, Any]:
@@ -95,13 +90,8 @@ def _ids(cfg: Config, frame) -> list[Any]:
 
 
 def _input_text(cfg: Config, row) -> str:
-    t = cfg.task
-    if t.type == "classification":
-        text = str(row[t.text_column])
-        return f"{text}\n{row[t.text_pair_column]}" if t.text_pair_column else text
-    if t.type == "summarization":
-        return str(row[t.input_column])
-    return str(row[t.instruction_column])
+    """The task's input columns, one per line (a text pair: first text, then second)."""
+    return "\n".join(str(row[c]) for c in cfg.task.input_columns())
 
 
 def _target_text(cfg: Config, row) -> str:
@@ -121,7 +111,7 @@ def _few_shot(cfg: Config, b: BaselineConfig, train) -> list[tuple[str, str]]:
 def _body(
     cfg: Config, b: BaselineConfig, text: str, shots: list[tuple[str, str]], labels: list[str] | None
 ) -> dict[str, Any]:
-    template = b.prompt_template or DEFAULT_PROMPTS[cfg.task.type]
+    template = b.prompt_template or cfg.task.baseline_prompt
     fill = {"labels": ", ".join(labels or [])}
     messages: list[dict[str, str]] = []
     system = b.system_prompt or getattr(cfg.task, "system_prompt", None)
@@ -170,7 +160,7 @@ def map_label(answer: str, labels: list[str]) -> str:
 
 
 def _score_and_write(cfg, b, out_dir, ids, gold, labels, replies, client) -> dict[str, Any]:
-    classification = cfg.task.type == "classification"
+    classification = cfg.task.class_column() is not None  # answers are classes: map them onto the labels
     preds, raw, failures, usage = (
         [],
         [],
@@ -191,7 +181,7 @@ def _score_and_write(cfg, b, out_dir, ids, gold, labels, replies, client) -> dic
         for k, v in reply.usage.items():
             usage[k] = usage.get(k, 0) + v
     scores = (
-        score(cfg.task.type, [gold[i] for i in ok_idx], [preds[i] for i in ok_idx], cfg.evaluation.rouge.model_dump())
+        score(cfg.task, [gold[i] for i in ok_idx], [preds[i] for i in ok_idx], cfg.evaluation.rouge.model_dump())
         if gold is not None and ok_idx
         else {}
     )
@@ -211,7 +201,7 @@ def _score_and_write(cfg, b, out_dir, ids, gold, labels, replies, client) -> dic
         "few_shot_examples": len(b.examples) + b.num_train_examples,
         "scores": scores,
         "usage": usage,
-        "primary_metric": "macro_f1" if classification else "rouge_sum",
+        "primary_metric": cfg.task.primary_metric,
     }
     atomic_write_json(out_dir / "baseline.json", result)
     atomic_write_text(out_dir / "config.yaml", _safe_config(cfg, client))

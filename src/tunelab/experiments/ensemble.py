@@ -8,19 +8,22 @@ k-fold). Every method is scored on the same validation rows as the single models
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
 
 from tunelab import ui
 from tunelab.errors import ConfigError, RunDirError
-from tunelab.evaluation.scoring import PRIMARY, consensus_pick, score
+from tunelab.evaluation.scoring import consensus_pick, score
 from tunelab.experiments import ensemble_math as em
-from tunelab.experiments.kfold import rouge_cfg_of, variant_split
+from tunelab.experiments.kfold import rouge_cfg_of, task_of, variant_split
 from tunelab.experiments.predictions import SplitPreds, align, write_preds, write_submission
 from tunelab.experiments.state import load_experiment
 from tunelab.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import TaskSection
 
 CLASSIFICATION_METHODS = ("mean", "weighted", "vote", "stacking")
 GENERATION_METHODS = ("consensus", "best")
@@ -29,7 +32,7 @@ GENERATION_METHODS = ("consensus", "best")
 def ensemble_command(exp_dir: Path, method: str = "auto") -> dict[str, Any]:
     exp_dir = Path(exp_dir)
     experiment = load_experiment(exp_dir)
-    task = experiment.get("task") or "classification"
+    task = task_of(exp_dir, experiment)
     methods = _methods(task, method)
     members = _members(exp_dir, experiment, "validation")
     if len(members) < 2:
@@ -37,12 +40,12 @@ def ensemble_command(exp_dir: Path, method: str = "auto") -> dict[str, Any]:
             f"{exp_dir}: ensembling needs at least 2 variants with validation predictions, found {len(members)}",
             hint="check `experiment.json` for failed runs; retry them with `tunelab experiment SPEC --only NAME`",
         )
-    primary = PRIMARY.get(task, "macro_f1")
+    primary = task.primary_metric
     rouge_cfg = rouge_cfg_of(exp_dir, experiment)
     singles = {name: score(task, p.gold, p.predictions, rouge_cfg) for name, p in members.items()}
     order = sorted(members, key=lambda n: -singles[n][primary])  # best first: vote ties go to the best model
     best = order[0]
-    if task == "classification":
+    if not task.generative:  # a classifier's members carry class probabilities to combine
         results, combined = _classification(members, order, methods)
     else:
         results, combined = _generation(members, order, methods, singles, primary, rouge_cfg)
@@ -58,13 +61,13 @@ def ensemble_command(exp_dir: Path, method: str = "auto") -> dict[str, Any]:
     return report
 
 
-def _methods(task: str, method: str) -> list[str]:
-    allowed = CLASSIFICATION_METHODS if task == "classification" else GENERATION_METHODS
+def _methods(task: TaskSection, method: str) -> list[str]:
+    allowed = GENERATION_METHODS if task.generative else CLASSIFICATION_METHODS
     if method == "auto":
         return list(allowed)
     if method not in allowed:
         raise ConfigError(
-            f"--method {method}: not available for {task}", hint=f"choose one of auto, {', '.join(allowed)}"
+            f"--method {method}: not available for {task.type}", hint=f"choose one of auto, {', '.join(allowed)}"
         )
     return [method]
 
@@ -136,7 +139,7 @@ def _report(task, primary, members, singles, best, results, chosen) -> dict[str,
         f"{ens_v:.4f} vs {best_v:.4f} ({delta:+.4f}) on the same {len(members[best])} validation rows"
     )
     return {
-        "task": task,
+        "task": task.type,
         "primary_metric": primary,
         "validation_rows": len(members[best]),
         "members": list(members),
@@ -158,9 +161,9 @@ def _submission(exp_dir, experiment, task, order, chosen, result, rouge_cfg) -> 
     first = tests[order[0]]
     tests = {n: align(first, tests[n], f"{exp_dir}: test predictions of {n}") for n in order}
     labels = first.label_names
-    if chosen == "vote" or (task == "classification" and any(tests[n].probs is None for n in order)):
+    if chosen == "vote" or (not task.generative and any(tests[n].probs is None for n in order)):
         preds = em.majority_vote([tests[n].predictions for n in order])
-    elif task == "classification":
+    elif not task.generative:
         probs = [tests[n].probs for n in order]
         if chosen == "weighted":
             p = em.mean_probs(probs, [result["weights"][n] for n in order])

@@ -9,12 +9,15 @@ consensus selection (generation).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tunelab.evaluation.scoring import consensus_pick, score
 from tunelab.experiments.predictions import SplitPreds, align, load_split, write_preds
+
+if TYPE_CHECKING:
+    from tunelab.config.schema import TaskSection
 
 
 def variant_split(exp_dir: Path, experiment: dict[str, Any], variant: str, split: str) -> SplitPreds | None:
@@ -29,7 +32,7 @@ def variant_split(exp_dir: Path, experiment: dict[str, Any], variant: str, split
 
 
 def combine_folds(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:
-    task = experiment.get("task") or "classification"
+    task = task_of(exp_dir, experiment)
     rouge_cfg = rouge_cfg_of(exp_dir, experiment)
     results: dict[str, Any] = {}
     for variant in [v["name"] for v in experiment["variants"]]:
@@ -46,7 +49,7 @@ def combine_folds(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:
 
 
 def _combine_variant(
-    exp_dir: Path, variant: str, recs: list[dict[str, Any]], task: str, rouge_cfg: dict[str, Any]
+    exp_dir: Path, variant: str, recs: list[dict[str, Any]], task: TaskSection, rouge_cfg: dict[str, Any]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "ok", "folds_ok": len(recs)}
     vals = [load_split(exp_dir / r["run_dir"], "validation") for r in recs]
@@ -76,19 +79,36 @@ def concat(parts: list[SplitPreds]) -> SplitPreds:
     )
 
 
-def combine_test(parts: list[SplitPreds], task: str, rouge_cfg: dict[str, Any], where: str) -> SplitPreds:
+def combine_test(parts: list[SplitPreds], task: TaskSection, rouge_cfg: dict[str, Any], where: str) -> SplitPreds:
+    """Class probabilities averaged (or a vote without them) for a classifier; consensus for text."""
     first = parts[0]
     parts = [first] + [align(first, p, where) for p in parts[1:]]
-    if task == "classification" and all(p.probs is not None for p in parts) and first.label_names:
+    if not task.generative and all(p.probs is not None for p in parts) and first.label_names:
         mean = np.mean([p.probs for p in parts], axis=0)
         labels = [first.label_names[j] for j in mean.argmax(axis=1)]
         return SplitPreds(ids=first.ids, predictions=labels, probs=mean, label_names=first.label_names)
-    if task == "classification":
+    if not task.generative:
         from tunelab.experiments.ensemble_math import majority_vote
 
         return SplitPreds(ids=first.ids, predictions=majority_vote([p.predictions for p in parts]))
     chosen, _ = consensus_pick([p.predictions for p in parts], rouge_cfg)
     return SplitPreds(ids=first.ids, predictions=chosen)
+
+
+def task_of(exp_dir: Path, experiment: dict[str, Any]) -> TaskSection:
+    """The experiment's task section as its runs were configured (the first successful run's
+    config.yaml), else the defaults of the experiment's task type."""
+    from tunelab.config.schema import task_section
+    from tunelab.run_summary import collect_run
+
+    for rec in experiment["runs"].values():
+        if rec.get("status") == "ok":
+            section = task_section(collect_run(exp_dir / rec["run_dir"]).config.get("task"))
+            if section is not None:
+                return section
+    section = task_section({"type": experiment.get("task") or "classification"})
+    assert section is not None  # a known task type always validates with its defaults
+    return section
 
 
 def rouge_cfg_of(exp_dir: Path, experiment: dict[str, Any]) -> dict[str, Any]:

@@ -55,11 +55,8 @@ def compare_tta(run_dir: Any) -> dict[str, Any]:
     merged, parts = tta_predict(task, model, tokenizer, frame, cfg, plan)
     primary = task.primary_metric
     per_view = {name: float(task.score(p, frame)[primary]) for name, p in parts.items()}
-    without = (
-        per_view.get("original", next(iter(per_view.values())))
-        if task.name == "classification"
-        else next(iter(per_view.values()))
-    )
+    # Without TTA: the classifier's "original" view, or the first decode (the configured one).
+    without = per_view.get("original", next(iter(per_view.values())))
     with_tta = float(task.score(merged, frame)[primary])
     result = {
         "task": task.name,

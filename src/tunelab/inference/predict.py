@@ -131,8 +131,7 @@ def run_predictions_frame(
 
 def gold_column_name(cfg: Config) -> str:
     """`label` when the answer is a class, `reference` when it is free text."""
-    is_class = cfg.task.type == "classification" or (cfg.task.type == "sft" and bool(cfg.task.label_set))
-    return GOLD_LABEL if is_class else GOLD_TEXT
+    return GOLD_LABEL if cfg.task.class_column() else GOLD_TEXT
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:

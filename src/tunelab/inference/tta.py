@@ -17,9 +17,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tunelab.protocols import ClassifierTask, Task
 
 CLASSIFICATION_VIEWS = ("original", "head", "tail", "normalized")
 _SPACES = re.compile(r"\s+")
@@ -83,14 +86,14 @@ def verdict(primary: str, without: float, with_tta: float) -> str:
 
 
 # ------------------------------------------------------------------ with a task and a trained model
-def tta_predict(task: Any, model: Any, tokenizer: Any, frame: Any, cfg: Any, plan: Any) -> tuple[Any, dict[str, Any]]:
+def tta_predict(task: Task, model: Any, tokenizer: Any, frame: Any, cfg: Any, plan: Any) -> tuple[Any, dict[str, Any]]:
     """The task's Prediction with TTA applied, plus each view's/decode's own Prediction."""
-    if task.name == "classification":
+    if not cfg.task.generative:  # a classifier averages class probabilities over views
         return _classify_tta(task, model, tokenizer, frame, cfg, plan)
     return _generate_tta(task, model, tokenizer, frame, cfg, plan)
 
 
-def _classify_tta(task, model, tokenizer, frame, cfg, plan):
+def _classify_tta(task: ClassifierTask, model, tokenizer, frame, cfg, plan):
     from tunelab.protocols import Prediction
 
     col = cfg.task.text_column

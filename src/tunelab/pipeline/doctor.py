@@ -23,6 +23,7 @@ from tunelab.pipeline.prepare import Prepared, prepare
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
+    from tunelab.protocols import Task
 
 
 @dataclass
@@ -129,21 +130,12 @@ def _build_model(cfg: Config, plan: Any, built: Built) -> tuple[Any, Any, list[F
     return model, collate, []
 
 
-def training_collator(cfg: Config, plan: Any, task: Any, model: Any, tokenizer: Any) -> Any:
-    """The collator training will use (same resolution as training/trainer.batching_setup)."""
-    from tunelab.data import batching
+def training_collator(cfg: Config, plan: Any, task: Task, model: Any, tokenizer: Any) -> Any:
+    """The collator training will use: training/trainer.py's own choice of it."""
+    from tunelab.training.trainer import batching_setup
 
-    strategy, _ = batching.resolve_strategy(cfg, plan, model)
-    return batching.make_collator(
-        strategy, tokenizer, task_kind(task), cfg.data.max_length, varlen_attention=plan.varlen_attention
-    )
-
-
-def task_kind(task: Any) -> str:
-    kind = getattr(task, "task_kind", None)
-    if kind:
-        return kind
-    return "seq2seq" if getattr(task, "is_encoder_decoder", False) else "causal_lm"
+    collator, _, _ = batching_setup(task, cfg, plan, model, tokenizer)
+    return collator
 
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}

@@ -45,7 +45,7 @@ def write_evaluation(
     save_report_files(report, out_dir, "validation")
     gold = frame[target_columns(cfg.task)[0]].tolist()
     write_frame(run_predictions_frame(prediction, cfg, gold), out_dir / "predictions.jsonl")
-    print_report(report, out_dir, getattr(task, "primary_metric", None))
+    print_report(report, out_dir, task.primary_metric)
     return out_dir
 
 

@@ -77,7 +77,7 @@ def load_trained_run(run: Any, cfg: Config, model_dir: Path | None = None) -> tu
     plan = decide_plan(cfg)
     apply_global_settings(plan)
     task = task_from_config(cfg, run.label_names)
-    tokenizer, model = task_model(task, cfg, plan, model_dir)
+    tokenizer, model = task.load_trained(cfg, plan, model_dir)
     return cfg, task, model, tokenizer, plan
 
 
@@ -94,16 +94,3 @@ def resolve_model_dir(run_dir: Path, model_dir: Path | None) -> Path:
             hint="pass the directory written by `tunelab export` (or leave the option out to use RUN_DIR/model)",
         )
     return model_dir
-
-
-def task_model(task: Any, cfg: Config, plan: RuntimePlan, model_dir: Path) -> tuple[Any, Any]:
-    """Tokenizer + model from a run's model/ directory, through the task's own loader if it has one."""
-    if hasattr(task, "load_trained"):
-        return task.load_trained(cfg, plan, model_dir)
-    from tunelab.models.tokenizer import load_tokenizer
-
-    local = cfg.model_copy(
-        update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
-    )
-    tokenizer = load_tokenizer(local)
-    return tokenizer, task.build_model(local, plan, tokenizer)

@@ -47,9 +47,8 @@ def train_from_config(
                 atomic_write_json(path / runs.PLAN, plan.to_dict())
             with distributed.main_process_first():  # one process fills the tokenization cache first
                 prepared = prepare_data(cfg, path)
-            # Generative tasks put device_map offload inside the run dir: <run_dir>/offload.
-            place = {"run_dir": path} if getattr(prepared.task, "accepts_run_dir", False) else {}
-            model = build_seeded_model(prepared.task, cfg, plan, prepared.tokenizer, **place)
+            # A task that places its model with a device_map offloads inside the run: <run_dir>/offload.
+            model = build_seeded_model(prepared.task, cfg, plan, prepared.tokenizer, run_dir=path)
             inputs_ok = True
             if distributed.is_main_process():
                 record_model_info(path, cfg, model)

@@ -202,7 +202,7 @@ def examples_section(run: RunSummary) -> Section:
     from tunelab.experiments.predictions import load_split
 
     sec = Section("Best and worst examples")
-    if run.task == "classification" or (run.config.get("task") or {}).get("label_set"):
+    if not str(run.primary_metric or "").startswith("rouge"):
         return sec  # answers are classes (sft with a label set too): the confusion matrix tells more
     preds = load_split(run.path, "validation")
     if preds is None or preds.gold is None or not preds:

@@ -44,6 +44,11 @@ class Engine:
         return str(self.cfg.task.type)
 
     @property
+    def classifier(self) -> bool:
+        """Answers are class probabilities (top_k applies), not generated text."""
+        return not self.cfg.task.generative
+
+    @property
     def input_columns(self) -> list[str]:
         """Columns an input object must have; a plain string fills the first one."""
         return list(self.task.required_columns("predict"))
@@ -54,9 +59,9 @@ class Engine:
 
     @property
     def label_names(self) -> list[str]:
-        if self.task_type == "classification":
-            return list(self.task.label_names)
-        return list(getattr(self.cfg.task, "label_set", None) or [])
+        if self.classifier:
+            return list(self.task.label_names or [])
+        return list(self.cfg.task.declared_labels() or [])
 
     @property
     def generation(self) -> GenerationConfig:
@@ -94,7 +99,7 @@ class Engine:
 
     def answers(self, prediction: Prediction, cfg: Config, n: int) -> list[dict[str, Any]]:
         cols = prediction.columns
-        if self.task_type == "classification":
+        if self.classifier:
             k = sum(1 for name in cols if name.startswith("top") and name.endswith("_label"))
             return [
                 {
@@ -138,8 +143,8 @@ class Engine:
             "input_columns": self.input_columns,
             "id_column": self.id_column,
             "max_length": self.cfg.data.max_length,
-            "top_k": self.cfg.inference.top_k if self.task_type == "classification" else None,
-            "generation": None if self.task_type == "classification" else self.generation.model_dump(mode="json"),
+            "top_k": self.cfg.inference.top_k if self.classifier else None,
+            "generation": None if self.classifier else self.generation.model_dump(mode="json"),
             "device": self.plan.device,
             "versions": {
                 "tunelab": __version__,

@@ -133,7 +133,7 @@ def check_parameters(params: dict[str, Any], engine: Engine, limits: ServeConfig
     Requests with different effective settings never share a batch; overrides equal to the
     run's own settings are dropped, so such requests batch with everyone else.
     """
-    if engine.task_type == "classification":
+    if engine.classifier:
         return _classification_parameters(params, engine)
     return _generation_parameters(params, engine, limits)
 

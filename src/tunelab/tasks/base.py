@@ -6,7 +6,6 @@ ones that use it. A Task is built from the resolved Config (and, after data load
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.protocols import Prediction, Task
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import RuntimePlan
 
-__all__ = ["Prediction", "Task", "build_seeded_model", "load_saved_task", "task_from_config"]
+__all__ = ["Prediction", "Task", "build_seeded_model", "task_from_config"]
 
 
 def task_from_config(cfg: Config, label_names: list[str] | None = None) -> Task:
@@ -44,11 +43,3 @@ def build_seeded_model(task: Task, cfg: Config, plan: RuntimePlan, tokenizer: An
 
     set_seed(cfg.training.seed)
     return task.build_model(cfg, plan, tokenizer, **kwargs)
-
-
-def load_saved_task(run_dir: Path) -> tuple[Config, Task]:
-    """Config + Task of a finished run (for predict/evaluate/export)."""
-    from tunelab.runs import load_run
-
-    run = load_run(run_dir)
-    return run.config, task_from_config(run.config, run.label_names)

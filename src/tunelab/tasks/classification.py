@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 class ClassificationTaskImpl:
     name = "classification"
     preprocessing_version = "cls-2"  # 2: a pair placed by the template is not also a second segment
-    primary_metric = "macro_f1"
     greater_is_better = True
     task_kind = "classification"  # for data/batching.make_collator
 
@@ -104,10 +103,25 @@ class ClassificationTaskImpl:
             )
         return self.label2id[key]
 
+    @property
+    def primary_metric(self) -> str:
+        return self.task.primary_metric
+
+    @property
+    def checkpoint_metric(self) -> tuple[str, bool]:
+        """Checkpoints are chosen by the primary metric itself (computed at every evaluation)."""
+        return self.primary_metric, self.greater_is_better
+
     # ------------------------------------------------------------------------ model
     def build_model(
-        self, cfg: Config, plan: RuntimePlan, tokenizer: PreTrainedTokenizerBase, **load_kwargs: Any
+        self,
+        cfg: Config,
+        plan: RuntimePlan,
+        tokenizer: PreTrainedTokenizerBase,
+        run_dir: Path | None = None,
+        **load_kwargs: Any,
     ) -> PreTrainedModel:
+        """The classifier, whole on one device: nothing is offloaded, so `run_dir` is not needed."""
         from transformers import AutoModelForSequenceClassification
 
         from tunelab.models.loading import load_model

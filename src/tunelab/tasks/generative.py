@@ -36,8 +36,9 @@ class GenerativeTask:
 
     name: str
     preprocessing_version = PREPROCESSING_VERSION
-    primary_metric: str
     greater_is_better = True
+    # Generated answers have no label map in model/ (an sft label set lives in the config).
+    label_names: list[str] | None = None
     # Checkpoint selection during training: eval loss (the primary metric needs generation).
     checkpoint_metric = ("loss", False)
     source_column: str
@@ -48,6 +49,10 @@ class GenerativeTask:
         self.cfg = cfg
         self.t = cfg.task
         self.id_column = self.t.id_column
+
+    @property
+    def primary_metric(self) -> str:
+        return self.cfg.task.primary_metric
 
     # ------------------------------------------------------------------ model kind & prompt
     @functools.cached_property
@@ -130,9 +135,6 @@ class GenerativeTask:
         return out
 
     # ------------------------------------------------------------------ model
-    # pipeline/train.py passes run_dir= to tasks that set this (offload folder inside the run).
-    accepts_run_dir = True
-
     def build_model(self, cfg: Config, plan: RuntimePlan, tokenizer: Any, run_dir: Path | None = None) -> Any:
         """Load seq2seq / causal LM with quantization, placement and LoRA as configured."""
         from tunelab.models.lora import apply_lora

@@ -40,7 +40,6 @@ class SFTTaskImpl(GenerativeTask):
         self.source_column = self.t.instruction_column
         self.target_column = self.t.response_column
         self.label_set: list[str] | None = list(self.t.label_set) if self.t.label_set else None
-        self.primary_metric = "macro_f1" if self.label_set else "rouge_sum"
         if self.label_set:
             keys = [normalize_label(lbl) for lbl in self.label_set]
             if len(set(keys)) != len(keys) or "" in keys:

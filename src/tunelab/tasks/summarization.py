@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 class SummarizationTaskImpl(GenerativeTask):
     name = "summarization"
-    primary_metric = "rouge_sum"
     greater_is_better = True
     alias = "input"
 

@@ -163,7 +163,7 @@ def save_final_model(trainer: Any, tokenizer: Any, task: Any, run_dir: Path) -> 
     if trainer.is_world_process_zero():
         _drop_library_extras(staging)
         tokenizer.save_pretrained(str(staging))
-        labels = getattr(task, "label_names", None)
+        labels = task.label_names
         if labels:
             (staging / LABELS_FILE).write_text(
                 json.dumps({"label_names": labels}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"

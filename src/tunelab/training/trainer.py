@@ -34,7 +34,7 @@ def batching_setup(
     collator = batching.make_collator(
         strategy,
         tokenizer,
-        getattr(task, "task_kind", "classification"),
+        task.task_kind,
         cfg.data.max_length,
         varlen_attention=plan.varlen_attention,
     )
@@ -74,7 +74,7 @@ def build_trainer(
     ui.err().print(reason)
     # Tasks whose primary metric needs generation (rouge_sum) pick checkpoints by another
     # metric during training, e.g. ("loss", False); the default is the primary metric.
-    metric, greater = getattr(task, "checkpoint_metric", (task.primary_metric, task.greater_is_better))
+    metric, greater = task.checkpoint_metric
     args = training_arguments(
         cfg,
         plan,
