@@ -57,8 +57,13 @@ def test_tf32_only_on_ampere_plus():
 
 
 def test_attention_choice():
-    a100 = decide_plan(cfg(), A100)
+    from transformers import AutoConfig
+
+    a100 = decide_plan(cfg(), A100, model_config=AutoConfig.for_model("qwen3"))
     assert a100.attn_implementation == "flash_attention_2" and a100.varlen_attention
+    # A model whose config cannot be read gets SDPA (works everywhere), with the reason.
+    unknown = decide_plan(cfg(), A100)
+    assert unknown.attn_implementation == "sdpa" and "config unreadable" in unknown.attn_reason
     assert decide_plan(cfg(), CPU).attn_implementation == "sdpa"
     with pytest.raises(DeviceError, match="flash-attn"):
         decide_plan(cfg(model={"name_or_path": "m", "attn_implementation": "flash_attention_2"}), CPU)

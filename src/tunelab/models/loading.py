@@ -91,21 +91,45 @@ def align_with_tokenizer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
 def _from_pretrained(auto_cls: Any, source: str, kwargs: dict[str, Any], cfg: Config) -> PreTrainedModel:
     try:
         return auto_cls.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        msg = first_line(exc)
-        if kwargs.get("attn_implementation") == "sdpa" and (
-            "sdpa" in str(exc).lower() or "scaled_dot_product" in str(exc)
-        ):
-            # An architecture without an SDPA kernel: eager is always available and numerically the same.
-            return auto_cls.from_pretrained(source, **{**kwargs, "attn_implementation": "eager"})
+    except (OSError, ValueError, ImportError) as exc:
+        fallback = _attention_fallback(kwargs.get("attn_implementation"), exc)
+        if fallback is not None:
+            # Once, and said out loud: the run goes on with an implementation every model has.
+            from rich.markup import escape
+
+            from tunelab import ui
+
+            ui.warn(
+                escape(
+                    f"model {source!r} cannot load with attn_implementation={kwargs['attn_implementation']} "
+                    f"({first_line(exc)}); falling back to {fallback}"
+                )
+            )
+            return auto_cls.from_pretrained(source, **{**kwargs, "attn_implementation": fallback})
+        if isinstance(exc, ImportError):
+            raise
         if not cfg.model.allow_pickle and "safetensors" in str(exc).lower() and _has_pickle_weights(source):
             raise ModelError(
                 f"model.name_or_path={source!r}: only pickle weights (pytorch_model.bin), no safetensors",
                 hint="pickle can run code on load; convert to safetensors, or set model.allow_pickle: true if you trust it",
             ) from None
         raise ModelError(
-            f"model.name_or_path={source!r}: cannot load the model ({msg})", hint=source_hint(source)
+            f"model.name_or_path={source!r}: cannot load the model ({first_line(exc)})", hint=source_hint(source)
         ) from None
+
+
+def _attention_fallback(attn: str | None, exc: BaseException) -> str | None:
+    """The implementation to retry with when `exc` is about the chosen attention, else None.
+
+    flash-attn -> SDPA (the package is broken/missing or the class has no kernel); SDPA -> eager
+    (an architecture without an SDPA kernel; eager is numerically the same).
+    """
+    text = str(exc).lower()
+    if attn == "flash_attention_2" and ("flash" in text or isinstance(exc, ImportError)):
+        return "sdpa"
+    if attn == "sdpa" and ("sdpa" in text or "scaled_dot_product" in text):
+        return "eager"
+    return None
 
 
 def _check_local_source(source: str, revision: str | None = None) -> None:

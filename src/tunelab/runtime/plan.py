@@ -49,6 +49,8 @@ class RuntimePlan:
     dataloader_persistent_workers: bool
     dataloader_prefetch_factor: int | None
     qlora_compute_dtype: str | None
+    attn_reason: str = ""  # why this attention implementation (also in runtime_plan.json)
+    compile_reason: str = ""  # why torch.compile is on or off
     notes: list[str] = field(default_factory=list)
     capabilities: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +83,20 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def native_cuda_bf16(major: int) -> bool:
+    """bf16 the GPU computes natively (Ampere, sm80, and newer).
+
+    `torch.cuda.is_bf16_supported()` alone says True on T4 (sm75) and V100 (sm70): it counts
+    emulation, where bf16 matmuls run slowly through fp32 and flash-attn refuses to start.
+    """
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch without the argument: the capability says it
+        return major >= 8
+
+
 def detect_capabilities(requested_device: str = "auto") -> Capabilities:
     import torch
 
@@ -98,7 +114,7 @@ def detect_capabilities(requested_device: str = "auto") -> Capabilities:
             device="cuda",
             device_name=props.name,
             cuda_capability=(props.major, props.minor),
-            bf16_supported=bool(torch.cuda.is_bf16_supported()),
+            bf16_supported=native_cuda_bf16(props.major),
             device_memory_bytes=int(props.total_memory),
             cpu_count=os.cpu_count() or 1,
             cpu_flags=(),
@@ -165,25 +181,88 @@ def _weight_dtype(cfg: Config, caps: Capabilities, precision: str) -> str:
     return weight_dtype
 
 
-def _kernels(cfg: Config, caps: Capabilities, precision: str) -> tuple[str, bool]:
-    """(attention implementation, TF32)."""
-    cuda = caps.device == "cuda"
-    tf32 = cuda and caps.cuda_capability is not None and caps.cuda_capability[0] >= 8 and cfg.runtime.tf32 is not False
-    if cfg.model.attn_implementation != "auto":
-        attn = cfg.model.attn_implementation
-        if attn == "flash_attention_2" and not caps.flash_attn_available:
-            raise DeviceError(
-                "flash_attention_2 requested but flash-attn is not installed or unsupported here",
-                hint="use attn_implementation: auto (SDPA)",
+def _tf32(cfg: Config, caps: Capabilities) -> bool:
+    # TF32 matmuls exist from Ampere (sm80) on; fp32 matmuls there run ~8x faster at 10-bit mantissa.
+    ampere = caps.device == "cuda" and caps.cuda_capability is not None and caps.cuda_capability[0] >= 8
+    return ampere and cfg.runtime.tf32 is not False
+
+
+def _attention(cfg: Config, caps: Capabilities, precision: str, model_config: Any) -> tuple[str, str]:
+    """(attention implementation, reason). flash-attn only where the package, the GPU (sm80+), half
+    precision and the model class (transformers' own `_supports_flash_attn` flag) all allow it."""
+    requested = cfg.model.attn_implementation
+    if requested == "flash_attention_2" and not caps.flash_attn_available:
+        raise DeviceError(
+            "flash_attention_2 requested but flash-attn is not installed or unsupported here (needs CUDA sm80+)",
+            hint="use attn_implementation: auto (SDPA), or pip install 'tunelab[flash]' on an Ampere+ GPU",
+        )
+    if requested != "auto":
+        return requested, f"model.attn_implementation: {requested}"
+    if not caps.flash_attn_available:
+        why = "no CUDA" if caps.device != "cuda" else "flash-attn not installed or GPU older than sm80"
+        return "sdpa", f"sdpa: {why}"
+    if precision not in ("bf16", "fp16"):
+        return "sdpa", f"sdpa: flash-attn needs bf16/fp16, precision is {precision}"
+    supported, model_name = model_supports_flash(cfg, model_config)
+    if not supported:
+        return "sdpa", f"sdpa: {model_name} does not declare flash-attn support (_supports_flash_attn)"
+    return "flash_attention_2", f"flash_attention_2: installed, sm80+, {precision}, {model_name} supports it"
+
+
+def model_supports_flash(cfg: Config, model_config: Any = None) -> tuple[bool, str]:
+    """(supported, class name) from transformers' capability flag on the model's base class.
+
+    The flag sits on the architecture's PreTrainedModel, shared by all its heads, so the base model
+    class of the config's type answers for classification, causal-LM and seq2seq alike. An
+    unreadable config counts as unsupported: SDPA works for every architecture.
+    """
+    if model_config is None:
+        try:
+            from transformers import AutoConfig
+
+            model_config = AutoConfig.from_pretrained(
+                cfg.model.name_or_path, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
             )
-    else:
-        attn = "flash_attention_2" if caps.flash_attn_available and precision in ("bf16", "fp16") else "sdpa"
-    if cfg.runtime.liger_kernels and not (cuda and caps.liger_available):
+        except (OSError, ValueError) as exc:
+            return False, f"the model (config unreadable: {str(exc).splitlines()[0][:80]})"
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        cls = MODEL_MAPPING[type(model_config)]
+    except KeyError:
+        return False, f"model_type {getattr(model_config, 'model_type', '?')!r} (no transformers class)"
+    flag = getattr(cls, "_supports_flash_attn", None) or getattr(cls, "_supports_flash_attn_2", None)
+    return bool(flag), cls.__name__
+
+
+def _check_liger(cfg: Config, caps: Capabilities) -> None:
+    if cfg.runtime.liger_kernels and not (caps.device == "cuda" and caps.liger_available):
         raise DeviceError(
             "runtime.liger_kernels needs CUDA and the liger-kernel package",
             hint="pip install 'tunelab[liger]' on a GPU machine, or turn it off",
         )
-    return attn, tf32
+
+
+def _compile(cfg: Config) -> tuple[bool, str]:
+    if cfg.training.torch_compile:
+        return True, "torch.compile on (training.torch_compile: true)"
+    # Measured: a cold compile takes ~20 s on CPU and minutes on GPU for a 4B model, and every new
+    # padded length recompiles (dynamic/grouped batches vary in length), so short fine-tunes lose
+    # more time compiling than they gain; turn it on for long runs with packed or max_length batches.
+    return False, "torch.compile off (default): cold compile ~20 s+ and recompiles per batch length"
+
+
+def _check_fp16_weights(cfg: Config, precision: str, weight_dtype: str) -> None:
+    """A full fine-tune with fp16 weights under fp16 autocast + GradScaler fails at the first
+    unscale ("Attempting to unscale FP16 gradients") or, without it, loses small updates to fp16
+    rounding: the GradScaler needs fp32 master weights. Frozen fp16 bases (LoRA/QLoRA) are fine:
+    their trainable adapters are fp32."""
+    adapters_only = cfg.model.lora.enabled
+    if precision == "fp16" and weight_dtype == "float16" and not adapters_only:
+        raise DeviceError(
+            "model.dtype float16 with precision fp16 for a full fine-tune: the fp16 GradScaler needs fp32 master weights",
+            hint="use model.dtype: auto (fp32 master weights) or enable model.lora",
+        )
 
 
 def _loader(cfg: Config, caps: Capabilities) -> tuple[int, bool]:
@@ -215,25 +294,35 @@ def _check_optimizer(cfg: Config, caps: Capabilities) -> None:
         )
 
 
-def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
-    """The single precision / kernel / loader policy. Raises DeviceError for impossible requests."""
+def decide_plan(cfg: Config, caps: Capabilities | None = None, model_config: Any = None) -> RuntimePlan:
+    """The single precision / kernel / loader policy. Raises DeviceError for impossible requests.
+
+    `model_config` (a transformers config) answers whether the model class supports flash-attn;
+    without it the config of `cfg.model.name_or_path` is read, and only where flash-attn is possible.
+    """
     caps = caps or detect_capabilities(cfg.runtime.device)
     _check_optimizer(cfg, caps)
+    _check_liger(cfg, caps)
     notes: list[str] = []
     precision = _precision(cfg, caps, notes)
     weight_dtype = _weight_dtype(cfg, caps, precision)
-    attn, tf32 = _kernels(cfg, caps, precision)
+    _check_fp16_weights(cfg, precision, weight_dtype)
+    attn, attn_reason = _attention(cfg, caps, precision, model_config)
+    tf32 = _tf32(cfg, caps)
+    compile_on, compile_reason = _compile(cfg)
+    notes += [f"attention {attn_reason}", compile_reason]
     workers, pin = _loader(cfg, caps)
     return RuntimePlan(
         device=caps.device,
         precision=precision,
         weight_dtype=weight_dtype,
         autocast_dtype={"bf16": "bfloat16", "fp16": "float16"}.get(precision),
+        # GradScaler only over fp32 master weights (checked above): bf16 weights never meet one.
         grad_scaler=precision == "fp16",
         tf32=tf32,
         attn_implementation=attn,
         varlen_attention=attn == "flash_attention_2",
-        torch_compile=cfg.training.torch_compile,
+        torch_compile=compile_on,
         gradient_checkpointing=cfg.training.gradient_checkpointing,
         liger_kernels=cfg.runtime.liger_kernels,
         dataloader_num_workers=workers,
@@ -243,6 +332,8 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None) -> RuntimePlan:
         qlora_compute_dtype=("bfloat16" if precision == "bf16" else "float16")
         if cfg.model.quantization.load_in_4bit
         else None,
+        attn_reason=attn_reason,
+        compile_reason=compile_reason,
         notes=notes,
         capabilities=asdict(caps),
     )
@@ -258,6 +349,22 @@ def autocast_context(plan: RuntimePlan | None, device_type: str | None = None) -
     import torch
 
     return torch.autocast(device_type=device_type or plan.device, dtype=getattr(torch, plan.autocast_dtype))
+
+
+def plan_for_model(plan: RuntimePlan, model: Any) -> RuntimePlan:
+    """The plan with the attention implementation the loaded model really uses (after a fallback
+    at load time), so collators never send flash-attn varlen kwargs to an SDPA model."""
+    actual = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if not actual or actual == plan.attn_implementation:
+        return plan
+    from dataclasses import replace
+
+    return replace(
+        plan,
+        attn_implementation=actual,
+        varlen_attention=actual == "flash_attention_2",
+        attn_reason=f"{actual}: fell back at load time from {plan.attn_implementation}",
+    )
 
 
 def apply_global_settings(plan: RuntimePlan) -> None:

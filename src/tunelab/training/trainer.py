@@ -29,7 +29,9 @@ def batching_setup(
     The one place the collator is chosen; data/batching.py owns the strategies themselves.
     """
     from tunelab.data import batching
+    from tunelab.runtime.plan import plan_for_model
 
+    plan = plan_for_model(plan, model)  # the attention the model really loaded with
     strategy, reason = batching.resolve_strategy(cfg, plan, model)
     collator = batching.make_collator(
         strategy,
