@@ -57,11 +57,28 @@ class TrainingInterrupted(TunelabError):
 
 
 # ------------------------------------------------------------------------------ manifest
-def write_manifest(ckpt_dir: Path, step: int) -> dict[str, Any]:
+def rng_file_names(world_size: int) -> list[str]:
+    """The RNG files the Trainer writes: one per process under several processes."""
+    return ["rng_state.pth"] if world_size <= 1 else [f"rng_state_{i}.pth" for i in range(world_size)]
+
+
+def _check_rng_files(ckpt_dir: Path, world_size: int, save_only_model: bool) -> None:
+    # A checkpoint without some process's RNG state resumes that process with a fresh RNG (the
+    # Trainer only logs it): the run is no longer reproducible. Refuse to publish it.
+    missing = [] if save_only_model else [n for n in rng_file_names(world_size) if not (ckpt_dir / n).is_file()]
+    if missing:
+        raise TunelabError(
+            f"{ckpt_dir.name}: RNG state missing for {', '.join(missing)}; not publishing an incomplete checkpoint",
+            hint="a process failed while saving; see its log",
+        )
+
+
+def write_manifest(ckpt_dir: Path, step: int, world_size: int = 1) -> dict[str, Any]:
     """fsync every file of a finished checkpoint, then record size + fast digest of each (written last).
 
     The digest is `io.FAST_DIGEST` (xxh3-128), not SHA-256: a 7B full fine-tune writes tens of GB
     per save, and SHA-256 at ~1 GB/s per core cost about as much as writing them again.
+    `world_size` is recorded so a resume can tell that every process's RNG state is there.
     """
     files: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in ckpt_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
@@ -74,6 +91,7 @@ def write_manifest(ckpt_dir: Path, step: int) -> dict[str, Any]:
     manifest = {
         "tunelab_version": __version__,
         "step": step,
+        "world_size": world_size,
         "files": files,
         "total_bytes": sum(f["size"] for f in files.values()),
     }
@@ -93,6 +111,11 @@ def verify_checkpoint(ckpt_dir: Path) -> str | None:
         return "corrupt manifest"
     if not files:
         return "empty checkpoint"
+    world = int(manifest.get("world_size", 1) or 1)
+    if any(n.startswith("rng_state") for n in files):  # absent only with save_only_model
+        missing = [n for n in rng_file_names(world) if n not in files]
+        if missing:
+            return f"RNG state missing for {', '.join(missing)} ({world} processes)"
     for rel, meta in files.items():
         path = ckpt_dir / rel
         if not path.is_file():
@@ -198,29 +221,40 @@ class AtomicCheckpointMixin:
         root = Path(super()._get_output_dir(trial))  # type: ignore[misc]
         step = self.state.global_step  # type: ignore[attr-defined]
         name = f"{PREFIX_CHECKPOINT_DIR}-{step}"
+        main = self.args.should_save  # type: ignore[attr-defined]
+        wait = self.accelerator.wait_for_everyone  # type: ignore[attr-defined]  # no-op in one process
         ensure_free_space(root, _estimate_checkpoint_bytes(self, root), f"checkpoint {name}")
         staging = root / STAGING
-        shutil.rmtree(staging / name, ignore_errors=True)
+        if main:  # one process clears a stale staging dir, before any process writes into it
+            shutil.rmtree(staging / name, ignore_errors=True)
+        wait()
         limit = self.args.save_total_limit  # type: ignore[attr-defined]
         self._tl_staging, self.args.save_total_limit = staging, None  # type: ignore[attr-defined]
         try:
             with enospc_guard(f"checkpoint {name}", root):
                 super()._save_checkpoint(model, trial)  # type: ignore[misc]
                 self._unstage_best(staging, root, name)
-                if self.args.should_save:  # type: ignore[attr-defined]
+                if main:
                     atomic_write_json(staging / name / LOSS_STATE, _loss_state(self))
+                # Every process has written its files (rng_state_<rank>.pth): only now may the
+                # main process checksum and publish the checkpoint.
+                wait()
                 maybe_fault("save", step)  # test-only: SIGKILL with a fully staged, unpublished checkpoint
-                if self.args.should_save:  # type: ignore[attr-defined]
-                    write_manifest(staging / name, step)
+                if main:
+                    world = self.args.world_size  # type: ignore[attr-defined]
+                    _check_rng_files(staging / name, world, self.args.save_only_model)  # type: ignore[attr-defined]
+                    write_manifest(staging / name, step, world_size=world)
                     _publish(staging / name, root / name)
         except BaseException:
-            shutil.rmtree(staging / name, ignore_errors=True)
+            if main:
+                shutil.rmtree(staging / name, ignore_errors=True)
             raise
         finally:
             self._tl_staging, self.args.save_total_limit = None, limit  # type: ignore[attr-defined]
-        with contextlib.suppress(OSError):
-            staging.rmdir()  # only when empty: nothing is left behind after a clean save
-        if self.args.should_save:  # type: ignore[attr-defined]
+        wait()  # no process goes on (or reads checkpoints) before the checkpoint is published
+        if main:
+            with contextlib.suppress(OSError):
+                staging.rmdir()  # only when empty: nothing is left behind after a clean save
             rotate_checkpoints(
                 output_dir=str(root), save_total_limit=limit, best_model_checkpoint=self.state.best_model_checkpoint
             )  # type: ignore[attr-defined]
@@ -314,7 +348,14 @@ def atomic_trainer_class(base: type) -> type:
 
 # ----------------------------------------------------------------------------- Ctrl-C
 class InterruptCallback(TrainerCallback):
-    """First Ctrl-C / SIGTERM: checkpoint at the end of the current step and stop. Second: abort now."""
+    """First Ctrl-C / SIGTERM: checkpoint at the end of the current step and stop. Second: abort now.
+
+    Every process installs the handler, and at each step end the processes agree (one tiny
+    all-reduce) whether any of them was signalled: a launcher or scheduler may signal only some
+    ranks, and a rank that stops alone leaves the others hanging in the next collective.
+    """
+
+    OTHER = "a signal to another process"
 
     def __init__(self) -> None:
         self.requested: str | None = None
@@ -327,14 +368,14 @@ class InterruptCallback(TrainerCallback):
             signal.signal(sig, prev)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero and os.environ.get("LOCAL_RANK") not in (None, "0"):
-            return
         with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handler)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         maybe_fault("step", state.global_step)  # test-only fault injection, inert by default
+        if _any_process(self.requested is not None, args) and not self.requested:
+            self.requested = self.OTHER
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
@@ -345,6 +386,18 @@ class InterruptCallback(TrainerCallback):
             for sig, prev in self._previous.items():
                 signal.signal(sig, prev)
         self._previous.clear()
+
+
+def _any_process(flag: bool, args: Any) -> bool:
+    """True on every process when `flag` is True on at least one (a max all-reduce)."""
+    import torch
+    import torch.distributed as dist
+
+    if getattr(args, "world_size", 1) <= 1 or not dist.is_available() or not dist.is_initialized():
+        return flag
+    t = torch.tensor([int(flag)], device=args.device)  # on nccl the tensor must live on the GPU
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def resume_command(run_dir: Path, config_path: str | os.PathLike[str] | None = None) -> str:

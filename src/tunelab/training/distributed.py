@@ -30,39 +30,91 @@ def is_main_process() -> bool:
 
 
 def shared(fn: Callable[[], T]) -> T:
-    """Run `fn` on the main process only and hand its result (or its TunelabError) to every process."""
+    """Run `fn` on the main process only and hand its result (or its error) to every process."""
     if world_size() == 1:
         return fn()
-    import torch.distributed as dist
-
     _init_group()
-    box: list[Any] = [None]
-    if is_main_process():
-        try:
-            box[0] = ("ok", fn())
-        except TunelabError as exc:  # every process must fail the same way, not hang in a collective
-            box[0] = ("error", type(exc), exc.message, exc.hint)
-    dist.broadcast_object_list(box, src=0)
-    if box[0][0] == "error":
-        _, cls, message, hint = box[0]
-        raise cls(message, hint)
-    return box[0][1]
+    if not is_main_process():
+        return _receive_outcome()
+    try:
+        result = fn()
+    except BaseException as exc:  # every process must fail the same way, not hang in a collective
+        _broadcast([_failure(exc)])
+        _leave_group()
+        raise
+    _broadcast([("ok", result)])
+    return result
 
 
 @contextlib.contextmanager
 def main_process_first() -> Iterator[None]:
-    """The main process runs the block first (e.g. filling the tokenization cache), then the others."""
+    """The main process runs the block first (e.g. filling the tokenization cache), then the others.
+
+    The others wait for the main process's outcome, not for a bare barrier: when the block fails
+    on the main process they raise its error at once instead of waiting at the barrier until the
+    collective timeout (30 minutes on NCCL) while the launcher keeps the job alive.
+    """
     if world_size() == 1:
         yield
+        return
+    _init_group()
+    if not is_main_process():
+        _receive_outcome()  # raises the main process's error, if it had one
+        yield
+        return
+    try:
+        yield
+    except BaseException as exc:
+        _broadcast([_failure(exc)])
+        _leave_group()
+        raise
+    _broadcast([("ok", None)])
+
+
+def barrier() -> None:
+    """Wait for every process (no-op in a single process)."""
+    if world_size() == 1:
         return
     import torch.distributed as dist
 
     _init_group()
-    if not is_main_process():
-        dist.barrier()  # wait for the main process to finish the block
-    yield
-    if is_main_process():
-        dist.barrier()  # release the others
+    dist.barrier()
+
+
+def _failure(exc: BaseException) -> tuple[Any, ...]:
+    if isinstance(exc, TunelabError):
+        return ("error", type(exc), exc.message, exc.hint)
+    return ("error", TunelabError, f"the main process failed: {type(exc).__name__}: {exc}", None)
+
+
+def _broadcast(box: list[Any]) -> None:
+    import torch.distributed as dist
+
+    dist.broadcast_object_list(box, src=0)
+
+
+def _receive_outcome() -> Any:
+    box: list[Any] = [None]
+    _broadcast(box)
+    if box[0][0] == "error":
+        _, cls, message, hint = box[0]
+        try:
+            error = cls(message, hint)
+        except TypeError:  # a subclass with its own signature
+            error = TunelabError(message, hint)
+        _leave_group()
+        raise error
+    return box[0][1]
+
+
+def _leave_group() -> None:
+    """After a failure was shared, no collective follows: tear the group down now, so the process
+    exits with its error instead of aborting in gloo's teardown once the peers are gone."""
+    import torch.distributed as dist
+
+    with contextlib.suppress(Exception):
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _init_group() -> None:
