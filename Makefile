@@ -7,7 +7,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo lint test test-fast bench examples docs clean
+.PHONY: venv demo lint test test-fast bench gpu-check gpu-check-dry examples docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# One GPU slot: CUDA extras, `pytest -m gpu`, the Qwen3-4B-shaped bench (rows into docs/benchmarks.md).
+# Build the venv with a CUDA torch first (see the top of this file). `make gpu-check-dry` runs the same
+# code path on CPU with tiny shapes (`make gpu-check --dry-run` would be make's own dry-run flag).
+gpu-check: $(STAMP)
+	PYTHON=$(PY) bash scripts/gpu-check.sh
+
+gpu-check-dry: $(STAMP)
+	PYTHON=$(PY) bash scripts/gpu-check.sh --dry-run
 
 # Data and tiny random-init models for the example configs (summarization, sft, experiment).
 examples: $(STAMP)
