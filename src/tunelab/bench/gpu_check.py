@@ -392,7 +392,7 @@ def run_gpu_check(out_dir: Path, dry_run: bool = False, device: str | None = Non
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "gpu_check.json", {"stamp": stamp, "timings_s": timings, "rows": results})
-    atomic_write_text(out_dir / "gpu_check.md", section_text(results, stamp, timings, s) + "\n")
+    atomic_write_text(out_dir / "gpu_check.md", section_text(results, stamp, timings, s, NUM_LABELS) + "\n")
     return results
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tunelab.bench.gpu_check import CheckSettings
+from typing import Any
 
 
 def device_stamp(device: str) -> dict[str, str]:
@@ -39,9 +36,8 @@ HEADER = (
 )
 
 
-def section_text(results: list[dict], stamp: dict[str, str], timings: dict[str, float], s: CheckSettings) -> str:
-    from tunelab.bench.gpu_check import NUM_LABELS
-
+def section_text(results: list[dict], stamp: dict[str, str], timings: dict[str, float], s: Any, num_labels: int) -> str:
+    """The Markdown of one GPU check: stamp, what was measured, the table, time per part (`s`: CheckSettings)."""
     lines = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
     for r in results:
         lines.append(
@@ -57,7 +53,7 @@ def section_text(results: list[dict], stamp: dict[str, str], timings: dict[str, 
     )
     return (
         f"_Measured {where}._\n\n"
-        f"{shape} classifier, {NUM_LABELS} classes, {s.rows} rows (users' profile: mean ~211, max 287, "
+        f"{shape} classifier, {num_labels} classes, {s.rows} rows (users' profile: mean ~211, max 287, "
         f"max_length {s.max_length}), batch {s.batch}, {s.steps} timed optimizer steps after {s.warmup} warm-up. "
         f"Peaks used for MFU: {'; '.join(peaks)}.\n\n" + "\n".join(lines) + f"\n\nTime per part: {took}."
     )
