@@ -28,6 +28,7 @@ def train_from_config(
     config_path: Path | None = None,
 ) -> Path:
     """Train as configured; returns the run directory."""
+    from tunelab.runtime.plan import plan_for_model
     from tunelab.safety.locks import run_lock
     from tunelab.tasks.base import build_seeded_model
     from tunelab.training import distributed
@@ -50,6 +51,10 @@ def train_from_config(
             # A task that places its model with a device_map offloads inside the run: <run_dir>/offload.
             model = build_seeded_model(prepared.task, cfg, plan, prepared.tokenizer, run_dir=path)
             inputs_ok = True
+            loaded = plan_for_model(plan, model)  # a load-time attention fallback, recorded
+            if loaded is not plan and distributed.is_main_process():
+                atomic_write_json(path / runs.PLAN, loaded.to_dict())
+            plan = loaded
             if distributed.is_main_process():
                 record_model_info(path, cfg, model)
             run_preflight_step(cfg, plan, prepared, model, path, skip_doctor)

@@ -223,7 +223,7 @@ def model_supports_flash(cfg: Config, model_config: Any = None) -> tuple[bool, s
             model_config = AutoConfig.from_pretrained(
                 cfg.model.name_or_path, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
             )
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # a probe: an unreadable config only means "use SDPA"
             return False, f"the model (config unreadable: {str(exc).splitlines()[0][:80]})"
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
@@ -355,7 +355,7 @@ def plan_for_model(plan: RuntimePlan, model: Any) -> RuntimePlan:
     """The plan with the attention implementation the loaded model really uses (after a fallback
     at load time), so collators never send flash-attn varlen kwargs to an SDPA model."""
     actual = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    if not actual or actual == plan.attn_implementation:
+    if not isinstance(actual, str) or not actual or actual == plan.attn_implementation:
         return plan
     from dataclasses import replace
 
