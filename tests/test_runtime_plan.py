@@ -87,3 +87,17 @@ def test_loader_settings_per_device():
 def test_plan_serializes():
     d = decide_plan(cfg(), CPU).to_dict()
     assert d["precision"] == "fp32" and d["capabilities"]["device"] == "cpu"
+
+
+@pytest.mark.parametrize("task", ["classification", "summarization", "sft"])
+def test_full_fine_tune_keeps_fp32_master_weights_bf16_only_when_adapters_train(task):
+    lora = {"name_or_path": "m", "lora": {"enabled": True}}
+    for caps in (A100, CPU_BF16, T4, CPU):
+        full = decide_plan(cfg(task={"type": task}), caps)
+        assert full.weight_dtype == "float32" and full.weight_dtype_reason.startswith("full fine-tune: fp32 master")
+        if full.autocast_dtype:  # autocast on top where the device has it, and the plan says so
+            assert f"{full.precision} autocast on top" in full.weight_dtype_reason
+    adapters = decide_plan(cfg(task={"type": task}, model=lora), A100)
+    assert adapters.weight_dtype == "bfloat16" and "only adapters and head train" in adapters.weight_dtype_reason
+    assert decide_plan(cfg(task={"type": task}, model=lora), T4).weight_dtype == "float32"  # no native bf16
+    assert "weight_dtype_reason" in adapters.to_dict()  # stored in runtime_plan.json

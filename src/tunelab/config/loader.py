@@ -153,6 +153,9 @@ def _format_error(exc: ValidationError, raw: dict[str, Any]) -> str:
     if etype == "union_tag_invalid" or etype == "union_tag_not_found":
         return f"{path or 'task'}.type: must be one of classification, summarization, sft (got {err.get('input', {}).get('type') if isinstance(err.get('input'), dict) else err.get('input')!r})"
     value = err.get("input")
+    if etype == "value_error" and isinstance(value, dict):
+        # A check across a whole section: its message names the keys; echoing the section adds noise.
+        return f"{path}: {err['msg'].removeprefix('Value error, ')}"
     return f"{path}: {err['msg']} (got {value!r})"
 
 

@@ -250,6 +250,17 @@ class ModelConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     quantization: QuantizationConfig = Field(default_factory=QuantizationConfig)
 
+    @model_validator(mode="after")
+    def _quantized_needs_lora(self) -> ModelConfig:
+        # 4/8-bit weights cannot take optimizer steps: without adapters nothing would train.
+        q = self.quantization
+        if (q.load_in_4bit or q.load_in_8bit) and not self.lora.enabled:
+            raise ValueError(
+                "quantization needs LoRA (quantized weights cannot be trained directly); "
+                "set model.lora.enabled: true (QLoRA) or turn quantization off"
+            )
+        return self
+
 
 # ----------------------------------------------------------------------------------- training
 class TrainingConfig(Section):

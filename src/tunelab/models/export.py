@@ -30,27 +30,51 @@ def _auto_cls(config: Any) -> Any:
 
 
 def merge_adapters(
-    model_dir: Path, base: str, out: Path, *, trust_remote_code: bool = False, revision: str | None = None
+    model_dir: Path,
+    base: str,
+    out: Path,
+    *,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    label_names: list[str] | None = None,
 ) -> None:
-    """Load `base` on CPU, apply the adapters in `model_dir`, merge, save safetensors to `out`."""
+    """Load `base` on CPU, apply the adapters in `model_dir`, merge, save safetensors to `out`.
+
+    A classifier's adapters (peft task type SEQ_CLS) carry its trained head; the base is loaded
+    as a sequence classifier with the run's label map so the merged directory is a plain
+    `AutoModelForSequenceClassification` (labels and pad id in its config.json).
+    """
     from peft import PeftConfig, PeftModel
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     peft_cfg = PeftConfig.from_pretrained(str(model_dir))
     config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
-    model = _auto_cls(config).from_pretrained(
+    kwargs: dict[str, Any] = {}
+    auto_cls = _auto_cls(config)
+    if str(getattr(peft_cfg, "task_type", "")) in ("SEQ_CLS", "TaskType.SEQ_CLS") and label_names:
+        auto_cls = AutoModelForSequenceClassification
+        kwargs = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {n: i for i, n in enumerate(label_names)},
+            "ignore_mismatched_sizes": True,  # the head comes from the adapters
+        }
+    model = auto_cls.from_pretrained(
         base,
         revision=revision,
         trust_remote_code=trust_remote_code,
         dtype=dtype,
         low_cpu_mem_usage=True,
         device_map={"": "cpu"},
+        **kwargs,
     )
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # The run added tokens (e.g. a pad token); the adapters saved the resized embeddings.
         model.resize_token_embeddings(len(tokenizer))
+    # The stock decoder classifier pools the last token that is not pad_token_id: it must know it.
+    model.config.pad_token_id = tokenizer.pad_token_id
     merged = PeftModel.from_pretrained(model, str(model_dir), config=peft_cfg).merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -84,6 +108,7 @@ def export_run(run_dir: Path, output: Path | None = None, merge: bool = False) -
                 Path(tmp),
                 trust_remote_code=cfg.model.trust_remote_code,
                 revision=cfg.model.revision,
+                label_names=run.label_names,
             )
         else:
             if merge:

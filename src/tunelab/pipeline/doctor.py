@@ -57,6 +57,7 @@ def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Fi
 
     say = _say(quiet)
     caps, found = _capabilities(cfg)
+    found += _lora_targets(cfg)
     plan = None
     if caps is not None:
         plan, _ = precision.plan_or_findings(cfg, caps)
@@ -92,6 +93,16 @@ def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Fi
 
 def _say(quiet: bool) -> Any:
     return (lambda _msg: None) if quiet else (lambda msg: ui.err().print(f"[dim]doctor:[/] {msg}"))
+
+
+def _lora_targets(cfg: Config) -> list[Finding]:
+    from tunelab.models.lora import check_targets_from_config
+
+    try:
+        check_targets_from_config(cfg)
+    except TunelabError as exc:
+        return [error("model.lora_targets", exc.message, exc.hint or "")]
+    return []
 
 
 def _capabilities(cfg: Config) -> tuple[Any, list[Finding]]:

@@ -80,6 +80,9 @@ def prepare(
 
 def validate_from_config(cfg: Config, console: Console | None = None) -> Splits:
     """Read + validate + split; print rows per split, labels and warnings. Raises DataError."""
+    from tunelab.models.lora import check_targets_from_config
+
+    check_targets_from_config(cfg)  # from the model's config alone: no weights are loaded
     splits = load_splits(cfg)
     print_summary(splits, cfg, console or ui.console())
     return splits

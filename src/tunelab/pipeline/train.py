@@ -28,12 +28,14 @@ def train_from_config(
     config_path: Path | None = None,
 ) -> Path:
     """Train as configured; returns the run directory."""
+    from tunelab.models.lora import check_targets_from_config
     from tunelab.runtime.plan import plan_for_model
     from tunelab.safety.locks import run_lock
     from tunelab.tasks.base import build_seeded_model
     from tunelab.training import distributed
 
     plan = decide_and_print_plan(cfg)
+    check_targets_from_config(cfg)  # before a run directory exists: a typo leaves nothing behind
     existed = run_dir is not None and run_dir.exists()
     # Under accelerate launch / torchrun only the main process creates, locks and writes the run
     # directory; the others get its path (training/distributed.py).
@@ -85,6 +87,7 @@ def decide_and_print_plan(cfg: Config) -> RuntimePlan:
 
     plan = decide_plan(cfg)
     ui.err().print(f"[bold]runtime plan[/]: {plan.summary()}")
+    ui.err().print(f"  weights {plan.weight_dtype}: {plan.weight_dtype_reason}")
     for note in plan.notes:
         ui.err().print(f"  {note}")
     apply_global_settings(plan)

@@ -53,6 +53,9 @@ class RuntimePlan:
     compile_reason: str = ""  # why torch.compile is on or off
     notes: list[str] = field(default_factory=list)
     capabilities: dict[str, Any] = field(default_factory=dict)
+    # Why weight_dtype is what it is: fp32 master weights for a full fine-tune, half-precision
+    # base weights only when nothing but adapters trains.
+    weight_dtype_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,26 +162,38 @@ def _precision(cfg: Config, caps: Capabilities, notes: list[str]) -> str:
     return precision
 
 
-def _weight_dtype(cfg: Config, caps: Capabilities, precision: str) -> str:
+def _weight_dtype(cfg: Config, caps: Capabilities, precision: str) -> tuple[str, str]:
+    """(weight dtype, why). Any full fine-tune keeps fp32 master weights (autocast computes in
+    bf16/fp16 on top); bf16 base weights only when just adapters (+ head) train, in fp32."""
     quant = cfg.model.quantization
     if (quant.load_in_4bit or quant.load_in_8bit) and caps.device != "cuda":
         raise DeviceError(
             "model.quantization (4-bit/8-bit) needs a CUDA GPU with bitsandbytes; this machine has none",
             hint="turn quantization off (LoRA alone works on CPU) or run on a GPU machine",
         )
+    lora = cfg.model.lora.enabled
     if cfg.model.dtype != "auto":
         weight_dtype = cfg.model.dtype
-    elif cfg.model.lora.enabled and caps.device == "cuda" and precision == "bf16":
-        # Frozen base weights need no fp32 master copy; only adapters train (kept fp32 by peft).
+        reason = f"model.dtype={weight_dtype} set explicitly"
+        if weight_dtype != "float32" and not lora:
+            reason += " for a full fine-tune: no fp32 master copy, small updates are lost (model.dtype: auto keeps one)"
+    elif lora and caps.device == "cuda" and precision == "bf16":
         weight_dtype = "bfloat16"
+        reason = "LoRA: only adapters and head train (kept fp32); the frozen base needs no fp32 master copy"
     else:
         weight_dtype = "float32"
+        autocast = f", {precision} autocast on top" if precision in ("bf16", "fp16") else ""
+        if not lora:
+            reason = "full fine-tune: fp32 master weights" + autocast
+        else:
+            why = "bf16 base weights are used on CUDA only" if caps.device != "cuda" else "no native bf16 here"
+            reason = f"LoRA: fp32 base ({why}){autocast}"
     if weight_dtype == "bfloat16" and precision == "fp16":
         raise DeviceError(
             "model.dtype bfloat16 with fp16 precision would meet an fp16 GradScaler",
             hint="use precision: bf16 (or auto), or model.dtype: float32",
         )
-    return weight_dtype
+    return weight_dtype, reason
 
 
 def _tf32(cfg: Config, caps: Capabilities) -> bool:
@@ -305,7 +320,7 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None, model_config: Any
     _check_liger(cfg, caps)
     notes: list[str] = []
     precision = _precision(cfg, caps, notes)
-    weight_dtype = _weight_dtype(cfg, caps, precision)
+    weight_dtype, weight_reason = _weight_dtype(cfg, caps, precision)
     _check_fp16_weights(cfg, precision, weight_dtype)
     attn, attn_reason = _attention(cfg, caps, precision, model_config)
     tf32 = _tf32(cfg, caps)
@@ -336,6 +351,7 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None, model_config: Any
         compile_reason=compile_reason,
         notes=notes,
         capabilities=asdict(caps),
+        weight_dtype_reason=weight_reason,
     )
 
 

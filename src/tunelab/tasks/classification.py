@@ -113,6 +113,7 @@ class ClassificationTaskImpl:
         return self.primary_metric, self.greater_is_better
 
     # ------------------------------------------------------------------------ model
+
     def build_model(
         self,
         cfg: Config,
@@ -121,16 +122,35 @@ class ClassificationTaskImpl:
         run_dir: Path | None = None,
         **load_kwargs: Any,
     ) -> PreTrainedModel:
-        """The classifier, whole on one device: nothing is offloaded, so `run_dir` is not needed."""
-        from transformers import AutoModelForSequenceClassification
-
-        from tunelab.models.loading import load_model
+        """The classifier as configured: label map, quantization, placement, LoRA + trained head."""
+        from tunelab.models.lora import apply_lora
+        from tunelab.models.placement import placement_kwargs
+        from tunelab.models.quantization import check_optimizer, prepare_quantized, quantization_kwargs
 
         if not self.label_names:
             raise ConfigError(
                 "classification: no labels known", hint="labels are read from data.train_file; or set task.labels"
             )
-        model = load_model(
+        check_optimizer(cfg, plan)
+        load_kwargs = {**quantization_kwargs(cfg, plan), **placement_kwargs(cfg, run_dir), **load_kwargs}
+        model = self._load_base(cfg, plan, tokenizer, **load_kwargs)
+        if cfg.model.head_init_std is not None:
+            reinit_head(model, cfg.model.head_init_std)
+        model = prepare_quantized(model, cfg, plan)  # QLoRA: k-bit prep, norms and head in fp32
+        if cfg.model.lora.enabled:
+            # The fresh head trains in full and is saved with the adapters (peft modules_to_save).
+            model = apply_lora(
+                model, cfg.model.lora, gradient_checkpointing=plan.gradient_checkpointing, head=head_attribute(model)
+            )
+        return prepare_classifier(model, cfg)
+
+    def _load_base(self, cfg: Config, plan: RuntimePlan, tokenizer: Any, **kwargs: Any) -> Any:
+        """The base model with this run's label map (a fresh head unless it already matches)."""
+        from transformers import AutoModelForSequenceClassification
+
+        from tunelab.models.loading import load_model
+
+        return load_model(
             cfg,
             plan,
             tokenizer,
@@ -140,32 +160,36 @@ class ClassificationTaskImpl:
             label2id=dict(self.label2id),
             # A checkpoint that already has a head with another label count gets a fresh head.
             ignore_mismatched_sizes=True,
-            **load_kwargs,
+            **kwargs,
         )
-        if cfg.model.head_init_std is not None:
-            reinit_head(model, cfg.model.head_init_std)
-        return prepare_classifier(model, cfg)
 
     def load_trained(self, cfg: Config, plan: RuntimePlan, model_dir: Any) -> tuple[Any, Any]:
         """(tokenizer, model) of a finished run's model/ directory, ready for inference (no head re-init)."""
         from transformers import AutoModelForSequenceClassification
 
         from tunelab.models.loading import load_model
+        from tunelab.models.lora import is_peft_dir
         from tunelab.models.tokenizer import load_tokenizer
 
         local = cfg.model_copy(
             update={"model": cfg.model.model_copy(update={"name_or_path": str(model_dir), "revision": None})}
         )
         tokenizer = load_tokenizer(local)
-        if (Path(model_dir) / "adapter_config.json").is_file():
-            import torch
-            from peft import AutoPeftModelForSequenceClassification
+        from tunelab.models.placement import placement_kwargs
 
-            model = AutoPeftModelForSequenceClassification.from_pretrained(
-                str(model_dir), dtype=getattr(torch, plan.weight_dtype)
-            )
+        # model_dir is <run_dir>/model: offloaded weights go to <run_dir>/offload, as in training.
+        place = placement_kwargs(cfg, Path(model_dir).parent)
+        if is_peft_dir(model_dir):
+            from peft import PeftModel
+
+            from tunelab.models.quantization import quantization_kwargs
+
+            # The base as configured (label map, quantization), then the adapters and the trained
+            # head from model/ on top (the head copy in the adapters replaces the fresh one).
+            base = self._load_base(cfg, plan, tokenizer, **quantization_kwargs(cfg, plan), **place)
+            model = PeftModel.from_pretrained(base, str(model_dir), is_trainable=False)
         else:
-            model = load_model(local, plan, tokenizer, AutoModelForSequenceClassification)
+            model = load_model(local, plan, tokenizer, AutoModelForSequenceClassification, **place)
         return tokenizer, prepare_classifier(model, cfg)
 
     def build_trainer(self, **kwargs: Any) -> Any:
@@ -271,23 +295,41 @@ def prepare_classifier(model: Any, cfg: Config) -> Any:
     return model
 
 
-def classification_head(model: Any) -> Any:
-    """The final Linear producing the logits (score / classifier / classifier.out_proj ...)."""
+# Where transformers' *ForSequenceClassification classes keep their head, by capability: the
+# first of these attributes that holds a module with a Linear in it.
+_HEAD_ATTRIBUTES = ("score", "classifier", "classification_head", "logits_proj")
+
+
+def head_attribute(model: Any, what: str = "model.lora") -> str:
+    """The attribute name of the classification head module (`score`, `classifier`, ...)."""
     from torch import nn
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    for attr in ("score", "classifier", "classification_head", "logits_proj"):
+    for attr in _HEAD_ATTRIBUTES:
         head = getattr(inner, attr, None)
-        if isinstance(head, nn.Linear):
-            return head
-        if isinstance(head, nn.Module):
-            linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
-            if linears:
-                return linears[-1]
+        if isinstance(head, nn.Module) and any(isinstance(m, nn.Linear) for m in head.modules()):
+            return attr
     raise ConfigError(
-        f"model.head_init_std: cannot find the classification head of {type(inner).__name__}",
-        hint="remove model.head_init_std to keep the model's own initialisation",
+        f"{what}: cannot find the classification head of {type(inner).__name__}",
+        hint=f"{what} needs a model with a score/classifier head (AutoModelForSequenceClassification)",
     )
+
+
+def classification_head(model: Any) -> Any:
+    """The final Linear producing the logits (score / classifier / classifier.out_proj ...).
+
+    Under peft the head is wrapped (`modules_to_save`): the trained copy is returned.
+    """
+    from torch import nn
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = getattr(inner, head_attribute(inner, "model.head_init_std"))
+    active = getattr(head, "modules_to_save", None)
+    if active is not None:  # peft's ModulesToSaveWrapper: the copy that trains
+        head = active[head.active_adapter if isinstance(head.active_adapter, str) else head.active_adapter[0]]
+    if isinstance(head, nn.Linear):
+        return head
+    return [m for m in head.modules() if isinstance(m, nn.Linear)][-1]
 
 
 def reinit_head(model: Any, std: float) -> None:
