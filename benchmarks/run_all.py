@@ -21,6 +21,7 @@ SCRIPTS = (
     "bench_tokenize.py",
     "bench_predict.py",
     "bench_checkpoint_hash.py",
+    "bench_lora.py",
     "bench_serve.py",  # needs the demo run: `make demo` first
 )
 

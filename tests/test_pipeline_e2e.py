@@ -209,7 +209,10 @@ def test_evaluate_scores_a_labelled_file(bert_run):
     assert result.exit_code == 0, result.output
     out = bert_run["run"] / "evaluations" / "labelled"
     report = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= report["accuracy"] <= 1.0 and report["num_samples"] == 24
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    # the reported accuracy is that of the written predictions against the file's labels
+    expected = sum(r["prediction"] == r["label"] for r in rows) / len(rows)
+    assert report["accuracy"] == pytest.approx(expected) and report["num_samples"] == 24 == len(rows)
     assert (out / "confusion_matrix.png").is_file() and (out / "predictions.jsonl").is_file()
     assert "accuracy" in result.output
 

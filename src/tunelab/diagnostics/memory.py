@@ -48,6 +48,8 @@ class Shape:
     vocab: int
     built: bool
     intermediate: int = 0
+    head: int = 0  # a fresh task head's parameters: trained in full even under LoRA (peft modules_to_save)
+    gated_mlp: bool = False  # llama-style decoder (gate/up/down MLP, q/k norms, rotary)
 
 
 def check_memory(ctx: CheckContext) -> list[Finding]:
@@ -117,8 +119,8 @@ class Setup:
 
 
 def lora_params(cfg: Config, shape: Shape) -> int:
-    """Adapter parameters: r x (in + out) per adapted projection, 7 projections per layer."""
-    return shape.layers * cfg.model.lora.r * (8 * shape.hidden + 3 * (shape.hidden + shape.intermediate))
+    """Adapter parameters: r x (in + out) per adapted projection, 7 projections per layer (+ the head)."""
+    return shape.layers * cfg.model.lora.r * (8 * shape.hidden + 3 * (shape.hidden + shape.intermediate)) + shape.head
 
 
 def estimate(cfg: Config, shape: Shape, kind: str, setup: Setup, device: str) -> dict[str, float]:
@@ -136,10 +138,17 @@ def estimate(cfg: Config, shape: Shape, kind: str, setup: Setup, device: str) ->
     fused_attention = cfg.model.attn_implementation in ("auto", "sdpa", "flash_attention_2")
     attn_term = 0.0 if fused_attention else 5.0 * shape.heads * s / max(shape.hidden, 1)
     per_layer = b * s * shape.hidden * (34.0 + attn_term) * act_scale
+    if shape.gated_mlp and shape.intermediate:
+        # Measured with saved-tensor hooks on Qwen3 (SDPA): ~10h + 5i values kept per token per
+        # layer (the gated MLP keeps gate, up, activation and product; q/k norms and rotary keep
+        # copies), 2 bytes each under 16-bit autocast, 4 in fp32.
+        per_layer = b * s * (10.0 * shape.hidden + 5.0 * shape.intermediate) * 2.0 * act_scale
+        per_layer += b * s * shape.hidden * attn_term * act_scale
     if setup.gradient_checkpointing:  # only each layer's input is kept, one layer recomputed at a time
         activations = shape.layers * b * s * shape.hidden * 2 * act_scale + per_layer
     else:
-        activations = shape.layers * per_layer
+        # Backward also holds the gradients of the layer it is in: about one layer's activations.
+        activations = (shape.layers + (1 if shape.gated_mlp else 0)) * per_layer
     logits = 2 * b * s * shape.vocab * 4.0 if kind != "classification" else 0.0  # fp32 logits + their grad
     est = {
         "weights": shape.params * wbytes,
@@ -273,7 +282,18 @@ def model_shape(cfg: Config, model: Any = None) -> Shape | None:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     hidden, layers, heads, vocab = _dims(config)
     inter = int(getattr(config, "intermediate_size", None) or getattr(config, "encoder_ffn_dim", None) or 4 * hidden)
-    return Shape(params, trainable, hidden, layers, heads, vocab, built, inter)
+    return Shape(params, trainable, hidden, layers, heads, vocab, built, inter, gated_mlp=_gated_mlp(config))
+
+
+def _gated_mlp(config: Any) -> bool:
+    """A llama-style decoder block (by capability: its family's LoRA targets include gate_proj)."""
+    from tunelab.models.families import family_of
+
+    try:
+        family = family_of(config)
+    except ValueError:
+        return False
+    return family.is_decoder_only and "gate_proj" in family.lora_target_modules
 
 
 def _dims(config: Any) -> tuple[int, int, int, int]:

@@ -47,29 +47,32 @@ def merge_adapters(
     from peft import PeftConfig, PeftModel
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+    from tunelab import ui
+
+    ui.quiet_libraries()  # transformers' load report and shard bars as one line of ours
     peft_cfg = PeftConfig.from_pretrained(str(model_dir))
     config = AutoConfig.from_pretrained(base, revision=revision, trust_remote_code=trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
-    kwargs: dict[str, Any] = {}
-    auto_cls = _auto_cls(config)
-    if str(getattr(peft_cfg, "task_type", "")) in ("SEQ_CLS", "TaskType.SEQ_CLS") and label_names:
-        auto_cls = AutoModelForSequenceClassification
-        kwargs = {
-            "num_labels": len(label_names),
-            "id2label": dict(enumerate(label_names)),
-            "label2id": {n: i for i, n in enumerate(label_names)},
-            "ignore_mismatched_sizes": True,  # the head comes from the adapters
-        }
-    model = auto_cls.from_pretrained(
-        base,
-        revision=revision,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        low_cpu_mem_usage=True,
-        device_map={"": "cpu"},
-        **kwargs,
-    )
+    kwargs = _classifier_kwargs(peft_cfg, label_names)
+    auto_cls = AutoModelForSequenceClassification if kwargs else _auto_cls(config)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    if kwargs:  # the fresh head is replaced by the adapters' trained one: no "newly initialised" line
+        hf_logging.set_verbosity_error()
+    try:
+        model = auto_cls.from_pretrained(
+            base,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            low_cpu_mem_usage=True,
+            device_map={"": "cpu"},
+            **kwargs,
+        )
+    finally:
+        hf_logging.set_verbosity(level)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # The run added tokens (e.g. a pad token); the adapters saved the resized embeddings.
         model.resize_token_embeddings(len(tokenizer))
@@ -78,6 +81,18 @@ def merge_adapters(
     merged = PeftModel.from_pretrained(model, str(model_dir), config=peft_cfg).merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+def _classifier_kwargs(peft_cfg: Any, label_names: list[str] | None) -> dict[str, Any]:
+    """`from_pretrained` kwargs giving a classifier's base the run's label map ({} otherwise)."""
+    if str(getattr(peft_cfg, "task_type", "")) not in ("SEQ_CLS", "TaskType.SEQ_CLS") or not label_names:
+        return {}
+    return {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {n: i for i, n in enumerate(label_names)},
+        "ignore_mismatched_sizes": True,  # the head comes from the adapters
+    }
 
 
 def default_output(run_dir: Path, merge: bool) -> Path:

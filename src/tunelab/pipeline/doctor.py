@@ -47,7 +47,12 @@ def doctor_command(cfg: Config, as_json: bool = False, overfit: bool = False) ->
     if as_json:
         print(json.dumps(findings_to_json(findings), indent=2, ensure_ascii=False))
     else:
-        print_findings(findings)
+        from tunelab.diagnostics.capacity import print_capacity
+
+        print_findings([f for f in findings if f.id != "memory.capacity"])
+        for f in findings:
+            if f.id == "memory.capacity":
+                print_capacity(f)
     return 1 if has_errors(findings) else 0
 
 
@@ -88,7 +93,9 @@ def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Fi
     else:
         checks = [c for c in checks if c is not memory.check_memory]
         load_findings += mem
-    return sort_findings(found + load_findings + preflight.run_checks(ctx, checks))
+    from tunelab.diagnostics.capacity import check_capacity
+
+    return sort_findings(found + load_findings + preflight.run_checks(ctx, checks) + check_capacity(ctx))
 
 
 def _say(quiet: bool) -> Any:
