@@ -249,3 +249,13 @@ def test_classification_reads_model_placement(tmp_path):
 
     with pytest.raises(DeviceError, match="model.max_memory is set but model.device_map is not"):
         _lora_classifier(tmp_path, max_memory={"cpu": "1GiB"})
+
+
+@pytest.mark.gpu
+def test_qlora_classifier_trains_head_in_fp32_and_saves_it(tmp_path):
+    """QLoRA (4-bit NF4 base, CUDA + bitsandbytes): k-bit prep, adapters and head train in fp32."""
+    pytest.importorskip("bitsandbytes")
+    cfg, plan, tok, task, model = _lora_classifier(tmp_path, quantization={"load_in_4bit": True})
+    assert plan.device == "cuda" and getattr(model.get_base_model(), "is_loaded_in_4bit", False)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert any("score" in n for n in trainable) and all(p.dtype == torch.float32 for p in trainable.values())
