@@ -90,8 +90,9 @@ with torch.no_grad():
 
 
 def test_export_merge_is_a_plain_classifier_with_equal_logits(lora_run, tmp_path):
+    from tunelab.runs import load_run
     from tunelab.runtime.plan import decide_plan
-    from tunelab.tasks.base import load_saved_task
+    from tunelab.tasks.base import task_from_config
 
     out = tmp_path / "merged"
     result = CliRunner().invoke(app, ["export", str(lora_run), "--merge", "-o", str(out)])
@@ -102,7 +103,8 @@ def test_export_merge_is_a_plain_classifier_with_equal_logits(lora_run, tmp_path
         [sys.executable, "-c", PLAIN_LOAD, str(out), json.dumps(texts)], capture_output=True, text=True, check=True
     )
     plain = json.loads(proc.stdout.strip().splitlines()[-1])
-    cfg, task = load_saved_task(lora_run)
+    run = load_run(lora_run)
+    cfg, task = run.config, task_from_config(run.config, run.label_names)
     plan = decide_plan(cfg.model_copy(update={"runtime": cfg.runtime.model_copy(update={"precision": "fp32"})}))
     tok, model = task.load_trained(cfg, plan, lora_run / "model")
     enc = tok(texts, padding=True, return_tensors="pt")

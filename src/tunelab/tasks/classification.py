@@ -182,11 +182,11 @@ class ClassificationTaskImpl:
         if is_peft_dir(model_dir):
             from peft import PeftModel
 
-            from tunelab.models.quantization import quantization_kwargs
-
             # The base as configured (label map, quantization), then the adapters and the trained
             # head from model/ on top (the head copy in the adapters replaces the fresh one).
             from transformers.utils import logging as hf_logging
+
+            from tunelab.models.quantization import quantization_kwargs
 
             # The base's fresh head is replaced by the trained one just below: the load report's
             # "newly initialised: score.weight" would be true for a moment and misleading.
