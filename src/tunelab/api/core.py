@@ -228,8 +228,15 @@ def baseline(config: str | os.PathLike[str], overrides: Sequence[str] | None = N
     return baseline_command(Path(config), overrides=list(overrides or []))
 
 
-def report(directory: str | os.PathLike[str]) -> Path:
-    """Write report.html (self-contained) and report.md for a run, an experiment or a baseline."""
+def report(directory: str | os.PathLike[str], compare: str | os.PathLike[str] | None = None) -> Path:
+    """Write report.html (self-contained) and report.md for a run, an experiment or a baseline.
+
+    With `compare` (another run), write a two-run comparison page into `directory` instead.
+    """
+    if compare is not None:
+        from tunelab.diff.page import compare_report
+
+        return compare_report(Path(directory), Path(compare))
     from tunelab.reporting.report import report_command
 
     return report_command(Path(directory))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from tunelab.api.findings import Findings
     from tunelab.config.schema import Config
+    from tunelab.diff import DiffResult
 
 DATAFRAME = "<DataFrame>"  # how messages name an in-memory input (a file is named by its path)
 FrameOrPath = Union["pd.DataFrame", str, "os.PathLike[str]"]
@@ -129,11 +130,34 @@ class Run:
         write_evaluation(self.path, cfg, task, prediction, frame, report, source=source, name=label)
         return report
 
-    def report(self) -> Path:
-        """Write report.html and report.md into the run directory; returns the HTML path."""
+    def report(self, compare: Run | str | os.PathLike[str] | None = None) -> Path:
+        """Write report.html and report.md into the run directory; returns the HTML path.
+
+        With `compare` (another run), a two-run comparison page instead (`tunelab report --compare`).
+        """
+        if compare is not None:
+            from tunelab.diff.page import compare_report
+
+            return compare_report(self.path, compare.path if isinstance(compare, Run) else Path(compare))
         from tunelab.reporting.report import report_command
 
         return report_command(self.path)
+
+    def diff(self, other: Run | str | os.PathLike[str]) -> DiffResult:
+        """Why this run and `other` (another run, or a YAML config) differ in speed and results,
+        differences ranked by effect (`tunelab diff`); `.to_json()` is the `--json` document."""
+        from tunelab.diff import compare
+
+        return compare(self.path, other.path if isinstance(other, Run) else other)
+
+    def serve(
+        self, overrides: list[str] | None = None, *, model_dir: str | os.PathLike[str] | None = None, **flags: Any
+    ) -> None:
+        """Serve the run over HTTP until SIGTERM/SIGINT (`tunelab serve`); `flags` are `serve.*` keys
+        (host, port, max_batch_size, max_wait_ms, max_queue, workers, api_key_env, ...)."""
+        from tunelab.serve.server import serve_command
+
+        serve_command(self.path, list(overrides or []), model_dir=Path(model_dir) if model_dir else None, flags=flags)
 
     def export(self, output: str | os.PathLike[str] | None = None, *, merge: bool = False) -> Path:
         """Copy the trained model out (merging LoRA adapters into the base weights with `merge`)."""
