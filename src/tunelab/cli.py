@@ -1,4 +1,6 @@
-"""The `tunelab` command line: parse, load config, call one function. No logic lives here.
+"""The `tunelab` command line: parse, call one function of the public API (`tunelab.api`), print.
+
+Python users get every command as the same function (tunelab/__init__.py), so no logic lives here.
 
 Each command imports its implementation lazily so `tunelab --help` and `tunelab schema` stay fast
 (torch and transformers take seconds to import).
@@ -107,39 +109,31 @@ def _record_error(exc: TunelabError) -> None:
         atomic_write_json(target, {"class": type(exc).__name__, "message": exc.message, "hint": exc.hint})
 
 
-def _load(config: Path, overrides: list[str] | None):
-    from tunelab.config import load_config
-
-    return load_config(config, overrides or [])
-
-
 @app.command()
 @_friendly
 def schema() -> None:
     """Print the JSON schema of the config."""
-    from tunelab.config import json_schema
+    from tunelab import api
 
-    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    sys.stdout.write(json.dumps(api.schema(), indent=2) + "\n")
 
 
 @app.command()
 @_friendly
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate a config and its data files without loading any model."""
-    cfg = _load(config, set_)  # config errors first, before heavy imports
-    from tunelab.pipeline.prepare import validate_from_config
+    from tunelab import api
 
-    validate_from_config(cfg)
+    api.validate(config, set_)
 
 
 @app.command()
 @_friendly
 def prepare(config: ConfigArg, set_: SetOpt = None) -> None:
     """Validate, split and tokenize the data into the cache (no training)."""
-    cfg = _load(config, set_)
-    from tunelab.pipeline.prepare import prepare_from_config
+    from tunelab import api
 
-    prepare_from_config(cfg)
+    api.prepare(config, set_)
 
 
 @app.command()
@@ -156,10 +150,9 @@ def train(
     skip_doctor: Annotated[bool, typer.Option("--skip-doctor", help="Do not run preflight checks first.")] = False,
 ) -> None:
     """Train: validate, split, tokenize, preflight, train, evaluate, track."""
-    cfg = _load(config, set_)
-    from tunelab.pipeline.train import train_from_config
+    from tunelab import api
 
-    train_from_config(cfg, resume=resume, run_dir=run_dir, skip_doctor=skip_doctor, config_path=config)
+    api.train(config, set_, resume=resume, run_dir=run_dir, skip_doctor=skip_doctor)
 
 
 @app.command()
@@ -173,9 +166,9 @@ def predict(
     set_: SetOpt = None,
 ) -> None:
     """Predict a file with a trained run; written atomically, batched in length order."""
-    from tunelab.pipeline.predict import predict_run
+    from tunelab import api
 
-    predict_run(run_dir, input, output, overrides=set_ or [])
+    api.Run.open(run_dir).predict(input, output=output, overrides=set_)
 
 
 @app.command()
@@ -186,9 +179,9 @@ def evaluate(
     set_: SetOpt = None,
 ) -> None:
     """Score a labelled file with a trained run."""
-    from tunelab.pipeline.evaluate import evaluate_run
+    from tunelab import api
 
-    evaluate_run(run_dir, input, overrides=set_ or [])
+    api.Run.open(run_dir).evaluate(input, overrides=set_)
 
 
 @app.command()
@@ -203,15 +196,21 @@ def doctor(
 
     An experiment file (base + variants) is checked variant by variant on each resolved config.
     """
-    from tunelab.experiments.doctor import doctor_experiment, is_experiment_file
+    from tunelab import api
+    from tunelab.experiments.doctor import experiment_findings_json, is_experiment_file
 
+    # With --json, stdout carries only the JSON document (the API sends stage lines to stderr).
     if is_experiment_file(config):
-        raise typer.Exit(doctor_experiment(config, set_ or [], as_json=as_json, overfit=overfit))
-    cfg = _load(config, set_)
-    from tunelab.pipeline.doctor import doctor_command
-
-    code = doctor_command(cfg, as_json=as_json, overfit=overfit)
-    raise typer.Exit(code)
+        results = api.doctor_experiment(config, set_ or [], overfit=overfit, quiet=as_json)
+        if as_json:
+            print(json.dumps(experiment_findings_json(results), indent=2, ensure_ascii=False))
+        raise typer.Exit(1 if any(not f.ok for f in results.values()) else 0)
+    findings = api.doctor(config, set_, overfit=overfit, quiet=as_json)
+    if as_json:
+        print(json.dumps(findings.to_json(), indent=2, ensure_ascii=False))
+    else:
+        findings.print()
+    raise typer.Exit(0 if findings.ok else 1)
 
 
 @app.command()
@@ -236,10 +235,9 @@ def bench(
     ] = None,
 ) -> None:
     """Measure throughput of batching/precision strategies side by side, with naive and ideal references."""
-    cfg = _load(config, set_)
-    from tunelab.bench.harness import bench_command
+    from tunelab import api
 
-    bench_command(cfg, steps=steps, strategies=strategies, out=out)
+    api.benchmark(config, set_, steps=steps, strategies=strategies, out=out)
 
 
 @app.command()
@@ -255,9 +253,9 @@ def export(
     merge: Annotated[bool, typer.Option("--merge", help="Merge LoRA adapters into the base weights.")] = False,
 ) -> None:
     """Export a trained model (optionally merging LoRA adapters)."""
-    from tunelab.models.export import export_run
+    from tunelab import api
 
-    export_run(run_dir, output=output, merge=merge)
+    api.Run.open(run_dir).export(output, merge=merge)
 
 
 @app.command()
@@ -288,7 +286,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a trained run over HTTP (POST /v1/predict) with dynamic batching; SIGTERM stops it gracefully."""
-    from tunelab.serve.server import serve_command
+    from tunelab import api
 
     flags = {
         "host": host,
@@ -301,7 +299,7 @@ def serve(
         "workers": workers,
         "api_key_env": api_key_env,
     }
-    serve_command(run_dir, set_ or [], model_dir=model_dir, flags=flags)
+    api.Run.open(run_dir).serve(set_, model_dir=model_dir, **flags)
 
 
 @app.command()
@@ -316,9 +314,9 @@ def experiment(
     set_: SetOpt = None,
 ) -> None:
     """Run several variants x folds, each in its own process; survive failures; summarize."""
-    from tunelab.experiments.runner import experiment_command
+    from tunelab import api
 
-    experiment_command(spec, only=only or [], overrides=set_ or [])
+    api.experiment(spec, only=only or [], overrides=set_ or [])
 
 
 @app.command()
@@ -328,9 +326,9 @@ def ensemble(
     method: Annotated[str, typer.Option(help="mean | weighted | vote | stacking | consensus | best")] = "auto",
 ) -> None:
     """Ensemble the runs of an experiment and compare with the best single model."""
-    from tunelab.experiments.ensemble import ensemble_command
+    from tunelab import api
 
-    ensemble_command(exp_dir, method=method)
+    api.ensemble(exp_dir, method=method)
 
 
 @app.command()
@@ -340,9 +338,9 @@ def baseline(
     set_: SetOpt = None,
 ) -> None:
     """Zero-/few-shot baseline through any OpenAI-compatible chat-completions API."""
-    from tunelab.experiments.baseline import baseline_command
+    from tunelab import api
 
-    baseline_command(config, overrides=set_ or [])
+    api.baseline(config, set_ or [])
 
 
 @app.command()
@@ -357,14 +355,9 @@ def report(
     ] = None,
 ) -> None:
     """Write report.html (self-contained) and report.md for a run or an experiment."""
-    if compare is not None:
-        from tunelab.diff.page import compare_report
+    from tunelab import api
 
-        compare_report(directory, compare)
-        return
-    from tunelab.reporting.report import report_command
-
-    report_command(directory)
+    api.report(directory, compare=compare)
 
 
 @app.command()
@@ -380,10 +373,10 @@ def diff(
     ] = False,
 ) -> None:
     """Explain why two runs differ in speed and in results, differences ranked by effect."""
-    from tunelab.diff import compare
+    from tunelab import api
     from tunelab.diff.render import print_diff, print_json
 
-    result = compare(run_a, run_b)
+    result = api.compare(run_a, run_b)
     (print_json if as_json else print_diff)(result, show_all)
 
 
@@ -397,9 +390,10 @@ def fix_text(
     ] = None,
 ) -> None:
     """Repair mojibake (UTF-8 read with a legacy code page) into a new file; exit 1 if bytes were lost."""
-    from tunelab.data.fixtext import fix_file, print_report
+    from tunelab import api
+    from tunelab.data.fixtext import print_report
 
-    code = print_report(fix_file(file, output, column))
+    code = print_report(api.fix_text(file, output, column))
     if code:
         raise typer.Exit(code)
 

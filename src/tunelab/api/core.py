@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from tunelab.api.findings import Findings
     from tunelab.api.run import Run
+    from tunelab.data.fixtext import FixReport
+    from tunelab.diff import DiffResult
 
 ConfigLike = Union[Config, str, "os.PathLike[str]", Mapping[str, Any]]
 """A `Config`, the path of a YAML file, or the same content as a mapping (e.g. Kedro parameters)."""
@@ -161,6 +163,21 @@ def doctor(cfg: ConfigLike, overrides: Overrides = None, *, overfit: bool = Fals
     return Findings(diagnose(config, overfit=overfit))
 
 
+def doctor_experiment(
+    spec: str | os.PathLike[str], overrides: Sequence[str] = (), *, overfit: bool = False, quiet: bool = False
+) -> dict[str, Findings]:
+    """`doctor` on every variant of an experiment spec, each on its resolved config (fold 0 for k-fold).
+
+    A variant whose config does not validate gets a `config.invalid` error finding; the others are
+    still checked. Prints a table per variant and a summary unless `quiet`.
+    """
+    from tunelab.api.findings import Findings
+    from tunelab.diagnostics.experiment_doctor import diagnose_experiment
+
+    results = diagnose_experiment(Path(spec), list(overrides), overfit=overfit, quiet=quiet)
+    return {name: Findings(found) for name, found in results.items()}
+
+
 def train(
     cfg: ConfigLike,
     overrides: Overrides = None,
@@ -189,6 +206,16 @@ def train(
         config_path=config_path,
     )
     return Run.open(path)
+
+
+def fix_text(
+    path: str | os.PathLike[str], output: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> FixReport:
+    """Repair mojibake (UTF-8 read with a legacy code page) in a data file into a new file
+    (`tunelab fix-text`); the report lists every changed cell and any bytes that were lost."""
+    from tunelab.data.fixtext import fix_file
+
+    return fix_file(path, output, list(columns) if columns else None)
 
 
 def schema() -> dict[str, Any]:
@@ -226,6 +253,14 @@ def baseline(config: str | os.PathLike[str], overrides: Sequence[str] | None = N
     from tunelab.experiments.baseline import baseline_command
 
     return baseline_command(Path(config), overrides=list(overrides or []))
+
+
+def compare(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> DiffResult:
+    """Why two runs (or a run and a YAML config) differ in speed and results, ranked by effect
+    (`tunelab diff`). `latest:NAME` names the newest run of a config; `.to_json()` is `--json`."""
+    from tunelab.diff import compare as diff_compare
+
+    return diff_compare(a, b)
 
 
 def report(directory: str | os.PathLike[str], compare: str | os.PathLike[str] | None = None) -> Path:

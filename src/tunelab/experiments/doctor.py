@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import sys
 import textwrap
 from pathlib import Path
@@ -50,29 +49,34 @@ def variant_configs(path: Path, overrides: list[str]) -> list[tuple[str, Any, Fi
     return out
 
 
-def doctor_experiment(path: Path, overrides: list[str], as_json: bool = False, overfit: bool = False) -> int:
-    """Doctor each variant; print one table per variant and a summary (or one JSON document)."""
-    from tunelab.pipeline.doctor import diagnose
+def diagnose_experiment(
+    path: Path, overrides: list[str], overfit: bool = False, quiet: bool = False
+) -> dict[str, list[Finding]]:
+    """Doctor each variant; unless `quiet`, print one table per variant as it is done, then a summary.
+
+    With `quiet` nothing reaches stdout (stage lines go to stderr), so a caller can print a document there.
+    """
+    from tunelab.pipeline.doctor import diagnose, print_findings
 
     results: dict[str, list[Finding]] = {}
-    sink = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    with sink:  # with --json, stdout carries only the JSON document
+    sink = contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext()
+    with sink:
         for name, cfg, invalid in variant_configs(path, overrides):
-            _banner(f"variant {name}", as_json)
-            results[name] = [invalid] if invalid is not None else diagnose(cfg, overfit=overfit, quiet=as_json)
-            if not as_json:
-                from tunelab.pipeline.doctor import print_findings
-
+            _banner(f"variant {name}", quiet)
+            results[name] = [invalid] if invalid is not None else diagnose(cfg, overfit=overfit, quiet=quiet)
+            if not quiet:
                 print_findings(results[name])
-    if as_json:
-        doc = {
-            "ok": not any(has_errors(f) for f in results.values()),
-            "variants": {name: findings_to_json(f) for name, f in results.items()},
-        }
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
-    else:
+    if not quiet:
         print_summary(results)
-    return 1 if any(has_errors(f) for f in results.values()) else 0
+    return results
+
+
+def experiment_findings_json(results: dict[str, list[Finding]]) -> dict[str, Any]:
+    """The `tunelab doctor EXPERIMENT --json` document: overall verdict and each variant's findings."""
+    return {
+        "ok": not any(has_errors(f) for f in results.values()),
+        "variants": {name: findings_to_json(f) for name, f in results.items()},
+    }
 
 
 def _banner(text: str, quiet: bool) -> None:

@@ -1,4 +1,4 @@
-"""`tunelab evaluate RUN_DIR --input FILE`: score a labelled file with a trained run.
+"""What `tunelab evaluate` (`tunelab.Run.evaluate`) writes for a labelled file scored by a trained run.
 
 Results go to `RUN_DIR/evaluations/<file stem>/` (metrics.json, confusion matrix JSON + PNG,
 predictions.jsonl) and a table on the terminal.
@@ -12,22 +12,6 @@ from typing import Any
 from tunelab.io import atomic_write_json
 
 EVALUATIONS = "evaluations"
-
-
-def evaluate_run(run_dir: Path, input: Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Predict + score `input`; returns the report (also written under evaluations/)."""
-    from tunelab.inference.predict import read_input
-    from tunelab.pipeline.predict import load_trained_run, run_config
-    from tunelab.runs import resolve_run_ref
-
-    run_dir = resolve_run_ref(run_dir)  # latest:NAME -> the run's directory (outputs go there)
-    run, cfg = run_config(run_dir, overrides or [])
-    frame = read_input(cfg, Path(input), split="validation")  # labels required; checked before the model loads
-    cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
-    prediction = task.predict(model, tokenizer, frame, cfg, plan)
-    report = task.score(prediction, frame)
-    write_evaluation(Path(run_dir), cfg, task, prediction, frame, report, source=str(input), name=Path(input).stem)
-    return report
 
 
 def write_evaluation(

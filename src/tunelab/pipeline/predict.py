@@ -1,4 +1,4 @@
-"""`tunelab predict RUN_DIR --input F --output O`: a trained run predicts a file.
+"""Loading a trained run for prediction (`tunelab predict` is `tunelab.Run.predict`).
 
 Loading a run for inference lives here because it chooses the run's Task: its config (with
 `--set` overrides), its task and its final model (`load_trained`, shared with `evaluate`, the
@@ -11,33 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab import ui
 from tunelab.errors import ConfigError
-from tunelab.inference.predict import (
-    check_output_path,
-    predict_frame,
-    prediction_frame,
-    read_input,
-    submission_columns,
-    write_frame,
-)
 
 if TYPE_CHECKING:
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import RuntimePlan
-
-
-def predict_run(run_dir: Path, input: Path, output: Path, overrides: list[str] | None = None) -> Path:
-    """Predict `input` with the run's final model; returns the output path."""
-    check_output_path(output, input)
-    run, cfg = run_config(run_dir, overrides or [])
-    frame = read_input(cfg, input, split="predict")  # a bad input fails before the model loads (seconds)
-    cfg, task, model, tokenizer, plan = load_trained_run(run, cfg)
-    prediction = predict_frame(task, model, tokenizer, frame, cfg, plan)
-    out = prediction_frame(prediction, cfg.inference.id_column, with_probs=output.suffix.lower() in (".jsonl", ".json"))
-    write_frame(submission_columns(out, cfg), output)
-    ui.err().print(f"wrote {len(out)} predictions to {output}")
-    return output
 
 
 def load_trained(
