@@ -235,3 +235,26 @@ def test_in_jupyter_the_console_keeps_the_notebook_width(monkeypatch):
         monkeypatch.undo()
         ui._cached.cache_clear()
     assert not ui.console().is_jupyter
+
+
+def test_every_cli_command_is_one_api_call():
+    """One code path: a command parses, calls `tunelab.api`, prints; it never reaches past the API."""
+    import ast
+
+    source = (Path(__file__).resolve().parents[1] / "src" / "tunelab" / "cli.py").read_text(encoding="utf-8")
+    commands = [
+        fn
+        for fn in ast.parse(source).body
+        if isinstance(fn, ast.FunctionDef) and any("app.command" in ast.unparse(d) for d in fn.decorator_list)
+    ]
+    assert len(commands) >= 15
+    for fn in commands:
+        body = ast.unparse(fn)
+        assert "api." in body, fn.name
+        reached = [
+            n.module
+            for n in ast.walk(fn)
+            if isinstance(n, ast.ImportFrom) and n.module and n.module not in ("tunelab", "tunelab.api")
+        ]
+        # printing helpers only: the work itself is the API's
+        assert all(m.endswith(("render", "experiment_doctor")) for m in reached), (fn.name, reached)
