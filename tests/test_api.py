@@ -257,4 +257,4 @@ def test_every_cli_command_is_one_api_call():
             if isinstance(n, ast.ImportFrom) and n.module and n.module not in ("tunelab", "tunelab.api")
         ]
         # printing helpers only: the work itself is the API's
-        assert all(m.endswith(("render", "experiment_doctor")) for m in reached), (fn.name, reached)
+        assert all(m.endswith(("render", "experiments.doctor", "fixtext")) for m in reached), (fn.name, reached)

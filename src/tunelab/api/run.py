@@ -146,7 +146,7 @@ class Run:
     def diff(self, other: Run | str | os.PathLike[str]) -> DiffResult:
         """Why this run and `other` (another run, or a YAML config) differ in speed and results,
         differences ranked by effect (`tunelab diff`); `.to_json()` is the `--json` document."""
-        from tunelab.api.core import compare
+        from tunelab.diff import compare
 
         return compare(self.path, other.path if isinstance(other, Run) else other)
 
