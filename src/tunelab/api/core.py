@@ -172,7 +172,7 @@ def doctor_experiment(
     still checked. Prints a table per variant and a summary unless `quiet`.
     """
     from tunelab.api.findings import Findings
-    from tunelab.diagnostics.experiment_doctor import diagnose_experiment
+    from tunelab.experiments.doctor import diagnose_experiment
 
     results = diagnose_experiment(Path(spec), list(overrides), overfit=overfit, quiet=quiet)
     return {name: Findings(found) for name, found in results.items()}
