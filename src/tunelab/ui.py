@@ -144,6 +144,26 @@ def quiet_progress() -> Iterator[None]:
         _local.quiet = previous
 
 
+@contextlib.contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Mute datasets' own tqdm bars (map, save_to_disk) inside the block: we show one rich bar instead."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def quiet_loggers(*names: str) -> None:
+    """Raise these libraries' loggers to WARNING (their INFO lines are not for our users)."""
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 # ----------------------------------------------------------------------------- library noise
 # What the libraries print that a user should not have to read: per-shard progress bars, the
 # transformers load report (a table with raw ANSI codes even in a log file), "Token indices sequence

@@ -56,10 +56,36 @@ class TaskSection(Section):
         """(column, the config key that names it): an error about a column names the key to fix."""
         return tuple((getattr(self, f), f"task.{f}") for f in self.column_fields if getattr(self, f))
 
+    def target_token_limit(self) -> int | None:
+        """Tokens a generated answer may take (`max_target_length`); None for a class label."""
+        return None
+
+    def wants_chat_template(self) -> bool:
+        """Whether prompts go through the tokenizer's chat template when it has one."""
+        return False
+
+    def system_message(self) -> str | None:
+        """The system prompt of a prompted task, if configured."""
+        return None
+
     @property
     def primary_metric(self) -> str:
         """The metric a run of this task is judged by (checkpoint choice, reports, ensembles)."""
         return "macro_f1" if self.class_column() else "rouge_sum"
+
+
+class _Prompted:
+    """The prompt settings summarization and sft share, read from their fields of the same names
+    (no annotations here: pydantic would turn them into fields of their own)."""
+
+    def target_token_limit(self) -> int | None:
+        return self.max_target_length  # type: ignore[attr-defined]
+
+    def wants_chat_template(self) -> bool:
+        return self.use_chat_template  # type: ignore[attr-defined]
+
+    def system_message(self) -> str | None:
+        return self.system_prompt  # type: ignore[attr-defined]
 
 
 class ClassificationTask(TaskSection):
@@ -94,7 +120,7 @@ class ClassificationTask(TaskSection):
         return self.labels
 
 
-class SummarizationTask(TaskSection):
+class SummarizationTask(_Prompted, TaskSection):
     type: Literal["summarization"] = "summarization"
     input_column: str = "dialogue"
     target_column: str = "summary"
@@ -122,7 +148,7 @@ class SummarizationTask(TaskSection):
         return super().column_sources() + extra
 
 
-class SFTTask(TaskSection):
+class SFTTask(_Prompted, TaskSection):
     type: Literal["sft"] = "sft"
     instruction_column: str = "instruction"
     response_column: str = "response"

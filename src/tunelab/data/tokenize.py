@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tunelab import ui
 from tunelab.data.cache import cache_key, frame_fingerprint, get_or_build, library_versions, tokenizer_fingerprint
 from tunelab.io import sha256_json
 
@@ -74,7 +75,7 @@ def tokenize_split(frame: pd.DataFrame, task: Any, tokenizer: Any, cfg: Config, 
             "parts": {name: sha256_json(value) for name, value in parts.items()},
         }
 
-    with _quiet_datasets():
+    with ui.quiet_datasets():
         dataset, _hit = get_or_build(cfg.data.cache_dir, key, build)
     return dataset
 
@@ -270,20 +271,6 @@ def _column(dataset: Dataset, name: str) -> np.ndarray:
     if getattr(dataset, "_indices", None) is not None:  # a select/shuffle view: rows via the mapping
         return np.asarray(dataset.with_format("numpy")[name], dtype=np.int64)
     return np.asarray(dataset.data.column(name).to_numpy(), dtype=np.int64)
-
-
-@contextmanager
-def _quiet_datasets():
-    """Mute datasets' own tqdm bars (map, save_to_disk): we show one rich bar instead."""
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            enable_progress_bars()
 
 
 @contextmanager

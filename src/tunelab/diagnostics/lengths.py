@@ -29,7 +29,7 @@ def check_lengths(ctx: CheckContext) -> list[Finding]:
     # data/tokenize.py records each row's length before truncation: exact truncation counts.
     full = ctx.column("untruncated_length")
     out = [_distribution(lengths, max_len, "inputs", "data.max_length", full)]
-    target_max = getattr(ctx.cfg.task, "max_target_length", None)
+    target_max = ctx.cfg.task.target_token_limit()
     labels = ctx.column("labels")
     if target_max and labels and isinstance(labels[0], (list, tuple)):
         targets = [sum(1 for v in r if v != -100) for r in labels]

@@ -133,7 +133,7 @@ def estimate(cfg: Config, shape: Shape, kind: str, setup: Setup, device: str) ->
     optim = _OPTIM_BYTES.get(cfg.training.optim, 8)
     b, s = setup.batch, cfg.data.max_length
     if kind == "seq2seq":
-        s += getattr(cfg.task, "max_target_length", 0)
+        s += cfg.task.target_token_limit() or 0
     act_scale = 1.0 if cfg.runtime.precision in ("bf16", "fp16") or setup.weight_dtype != "float32" else 2.0
     fused_attention = cfg.model.attn_implementation in ("auto", "sdpa", "flash_attention_2")
     attn_term = 0.0 if fused_attention else 5.0 * shape.heads * s / max(shape.hidden, 1)

@@ -123,7 +123,7 @@ def _vocab(ctx: CheckContext, tok: Any) -> list[Finding]:
 
 
 def _chat_template(ctx: CheckContext, tok: Any) -> list[Finding]:
-    if not getattr(ctx.cfg.task, "use_chat_template", False) or ctx.kind != "causal":
+    if not ctx.cfg.task.wants_chat_template() or ctx.kind != "causal":
         return []
     if getattr(tok, "chat_template", None):
         return [info("tokenizer.chat_template", "chat template present and used for prompts")]

@@ -114,7 +114,7 @@ def _body(
     template = b.prompt_template or cfg.task.baseline_prompt
     fill = {"labels": ", ".join(labels or [])}
     messages: list[dict[str, str]] = []
-    system = b.system_prompt or getattr(cfg.task, "system_prompt", None)
+    system = b.system_prompt or cfg.task.system_message()
     if system:
         messages.append({"role": "system", "content": system})
     for shot_in, shot_out in shots:

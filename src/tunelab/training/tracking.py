@@ -134,17 +134,17 @@ def tracking_uri(cfg: Config) -> str:
 
 def start_tracker(cfg: Config, run_dir: Path, run_id: str | None = None) -> MlflowTracker | NullTracker:
     """A tracker for this run, with the resolved config logged as params."""
+    from tunelab import ui
     from tunelab.config.loader import flatten
 
     if cfg.tracking.backend == "none":
         return NullTracker()
     import mlflow  # configures its loggers on import; quiet them afterwards
 
-    _quiet_mlflow()
+    # MLflow's alembic migrations log a screenful of INFO lines on a new sqlite store.
+    ui.quiet_loggers("mlflow", "alembic")
     active = _reusable_active_run(cfg, mlflow)
     if active is not None:
-        from tunelab import ui
-
         ui.info(f"tracking: logging into the active MLflow run {active} (started outside tunelab)")
         tracker = MlflowTracker(mlflow.get_tracking_uri(), None, run_name=run_dir.name, run_id=active)
     else:
@@ -196,11 +196,3 @@ def _redact(params: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # safety module not present: nothing secret-shaped is expected in a config
         return params
     return redact_obj(params)
-
-
-def _quiet_mlflow() -> None:
-    # MLflow's alembic migrations log a screenful of INFO lines on a new sqlite store.
-    import logging
-
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
