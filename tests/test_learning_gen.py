@@ -47,8 +47,8 @@ def _untrained_score(cfg, frame):
 
 
 def _train_and_score(tmp_path, cfg, frame):
-    from tunelab.evaluation.run import evaluate_run
-    from tunelab.training.run import train_from_config
+    from tunelab.pipeline.evaluate import evaluate_run
+    from tunelab.pipeline.train import train_from_config
 
     before = _untrained_score(cfg, frame)
     run_dir = train_from_config(cfg, skip_doctor=True)

@@ -99,7 +99,7 @@ def check_capacity(ctx: CheckContext) -> list[Finding]:
     return [
         info(
             "memory.capacity",
-            f"largest micro-batch at max_length {cfg.data.max_length} per device size (estimate, {shape.params / 1e9:.2f}B params)",
+            f"largest micro-batch at max_length {cfg.data.max_length} per device size (estimate, {_count(shape.params)} params)",
             rows=rows,
             max_length=cfg.data.max_length,
             num_labels=len(labels) if labels else None,
@@ -124,3 +124,7 @@ def _cell(batch: int | None) -> str:
     if batch is None:
         return "no fit"
     return f"{batch}+" if batch >= MAX_MICRO_BATCH else str(batch)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
