@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tunelab.config.schema import Config
 
 DEVICE_GIBS = (24, 48, 80, 141)
+CAPACITY_ID = "memory.capacity"
 MAX_MICRO_BATCH = 256  # shown as 256+ when reached
 
 
@@ -98,7 +99,7 @@ def check_capacity(ctx: CheckContext) -> list[Finding]:
     rows = capacity_rows(cfg, shape, ctx.kind)
     return [
         info(
-            "memory.capacity",
+            CAPACITY_ID,
             f"largest micro-batch at max_length {cfg.data.max_length} per device size (estimate, {_count(shape.params)} params)",
             rows=rows,
             max_length=cfg.data.max_length,

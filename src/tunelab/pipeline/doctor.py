@@ -47,12 +47,7 @@ def doctor_command(cfg: Config, as_json: bool = False, overfit: bool = False) ->
     if as_json:
         print(json.dumps(findings_to_json(findings), indent=2, ensure_ascii=False))
     else:
-        from tunelab.diagnostics.capacity import print_capacity
-
-        print_findings([f for f in findings if f.id != "memory.capacity"])
-        for f in findings:
-            if f.id == "memory.capacity":
-                print_capacity(f)
+        print_findings(findings)
     return 1 if has_errors(findings) else 0
 
 
@@ -163,16 +158,22 @@ def print_findings(findings: list[Finding], file: Any = None) -> None:
     """id, severity, title, evidence, fix: a table on a terminal, one line per finding in a log
     file (ui.print_rows); then a one-line verdict."""
     from tunelab import ui
+    from tunelab.diagnostics.capacity import CAPACITY_ID, print_capacity
 
     console = ui.console(file=file) if file is not None else ui.console()
-    rows = [[f.id, f.severity, f.title, format_evidence(f.evidence), f.fix] for f in findings]
+    # The memory plan per device size is a table of its own, after the findings.
+    tables = [f for f in findings if f.id == CAPACITY_ID]
+    shown = [f for f in findings if f.id != CAPACITY_ID]
+    rows = [[f.id, f.severity, f.title, format_evidence(f.evidence), f.fix] for f in shown]
     ui.print_rows(
         "tunelab doctor",
         ["id", "severity", "title", "evidence", "fix"],
         rows,
         console=console,
-        styles=[_STYLE[f.severity] for f in findings],
+        styles=[_STYLE[f.severity] for f in shown],
     )
+    for table in tables:
+        print_capacity(table, console)
     n_err = sum(f.severity == "error" for f in findings)
     n_warn = sum(f.severity == "warning" for f in findings)
     verdict = "[bold red]NOT READY[/]" if n_err else "[bold green]ready to train[/]"
