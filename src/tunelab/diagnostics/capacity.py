@@ -94,7 +94,7 @@ def check_capacity(ctx: CheckContext) -> list[Finding]:
     shape = model_shape(cfg)  # from the config on meta: the plan for the model as configured, no LoRA applied
     if shape is None:
         return []
-    labels = getattr(ctx.task, "label_names", None)
+    labels = ctx.task.label_names if ctx.task is not None else None  # no task when the data did not load
     shape = with_head(shape, len(labels) if ctx.kind == "classification" and labels else None)
     rows = capacity_rows(cfg, shape, ctx.kind)
     return [
