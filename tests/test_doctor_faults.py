@@ -573,7 +573,7 @@ def test_padding_efficiency_per_strategy_on_known_lengths():
     from tunelab.diagnostics.lengths import padding_efficiency
 
     eff = padding_efficiency([10] * 64, batch_size=8, max_length=20)
-    assert eff == {"max_length": 0.5, "dynamic": 1.0, "grouped": 1.0, "packed": 1.0}
+    assert eff == {"max_length": 0.5, "dynamic": 1.0, "grouped": 1.0, "bucketed": 1.0, "packed": 1.0}
     eff = padding_efficiency([2, 30] * 32, batch_size=2, max_length=16)  # rows past max_length count truncated
     assert all(0 < v <= 1 for v in eff.values())
     assert eff["grouped"] > eff["dynamic"]  # sorting pairs the 2s with 2s

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from tiny import make_tokenizer, tiny_config  # noqa: E402
 from tunelab.data.batching import (  # noqa: E402
+    AUTO_FALLBACK,
     PackedClassificationCollator,
     make_collator,
     padding_stats,
@@ -73,10 +74,10 @@ def test_auto_is_grouped_without_varlen_kernel_and_packed_with_one():
     tok = make_tokenizer()
     clf = _classifier(tok)
     strategy, reason = resolve_strategy(_cfg("auto"), _plan(False), clf)
-    assert strategy == "grouped" and "no varlen kernel" in reason
+    assert strategy == AUTO_FALLBACK and "no varlen kernel" in reason
     strategy, reason = resolve_strategy(_cfg("auto"), _plan(True), clf)
     assert strategy == "packed" and "varlen" in reason
-    assert resolve_strategy(_cfg("auto"), _plan(True), None)[0] == "grouped"  # unknown model: never pack
+    assert resolve_strategy(_cfg("auto"), _plan(True), None)[0] == AUTO_FALLBACK  # unknown model: never pack
     assert resolve_strategy(_cfg("dynamic"), _plan(True), clf) == ("dynamic", "data.batching: dynamic (requested)")
 
 
@@ -90,7 +91,7 @@ def test_packing_refused_for_models_that_cannot_pack():
     assert supports_packing(_causal_lm(tok)) and supports_packing(_classifier(tok))
     with pytest.raises(ConfigError, match="packed is not supported"):
         resolve_strategy(_cfg("packed"), _plan(False), bert)
-    assert resolve_strategy(_cfg("auto"), _plan(True), bert)[0] == "grouped"
+    assert resolve_strategy(_cfg("auto"), _plan(True), bert)[0] == AUTO_FALLBACK
 
 
 def test_trainer_overrides_keep_length_column_for_grouping():

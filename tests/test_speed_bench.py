@@ -133,7 +133,9 @@ def test_tunelab_bench_cli_on_a_config(tmp_path):
     data = json.loads((out / "bench.json").read_text())
     names = [r["name"] for r in data["results"]]
     assert names == ["naive", "grouped", "auto", "ideal"]
-    assert data["meta"]["auto"]["strategy"] == "grouped"  # CPU: no varlen kernel
+    from tunelab.data.batching import AUTO_FALLBACK
+
+    assert data["meta"]["auto"]["strategy"] == AUTO_FALLBACK  # CPU: no varlen kernel
     assert data["meta"]["steps"] == whole_cycles(1, data["meta"]["rows"], 4) > 1  # whole cycles, not the 1 asked
     assert all(r["samples"] == data["meta"]["steps"] * 4 for r in data["results"])
     assert (out / "bench.png").is_file() and "| naive" in (out / "bench.md").read_text()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tunelab.config.schema import Config
     from tunelab.runtime.plan import RuntimePlan
 
-CHOICES = ("max_length", "dynamic", "grouped", "packed", "auto")
+CHOICES = ("max_length", "dynamic", "grouped", "bucketed", "packed", "auto")
 DEFAULT_STRATEGIES = ("dynamic", "grouped", "packed", "auto")
 
 
@@ -48,7 +48,7 @@ def build_specs(plan: RuntimePlan, strategies: Sequence[str], auto: tuple[str, s
         strategy, note = (auto[0], auto[1]) if name == "auto" else (name, "")
         if strategy == "packed" and not packable:
             continue  # this model cannot be packed; resolve_strategy explains it for `auto`
-        order = "grouped" if strategy == "grouped" else "random"
+        order = strategy if strategy in ("grouped", "bucketed") else "random"
         specs.append(BenchSpec(name, strategy, precision=plan.precision, order=order, note=note, **loader))
     specs.append(
         BenchSpec(

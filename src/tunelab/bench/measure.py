@@ -27,7 +27,7 @@ class BenchSpec:
     name: str
     strategy: str  # a data/batching strategy, or "ideal"
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
-    order: str = "random"  # "random" | "grouped" (transformers' length-grouped sampler)
+    order: str = "random"  # "random" | "grouped" (transformers' length-grouped sampler) | "bucketed" (ours)
     num_workers: int = 0
     pin_memory: bool = False
     note: str = ""
@@ -84,10 +84,15 @@ def grouped_cycle_steps(num_rows: int, batch_size: int) -> int:
 
 
 def batch_order(spec: BenchSpec, lengths: Sequence[int], batch_size: int, seed: int) -> list[int]:
-    """Sample order: the Trainer's length-grouped sampler for "grouped", a seeded shuffle otherwise."""
+    """Sample order: the Trainer's length-grouped sampler for "grouped", ours for "bucketed",
+    a seeded shuffle otherwise."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
+    if spec.order == "bucketed":
+        from tunelab.data.batching import BucketedSampler
+
+        return list(BucketedSampler(lengths, batch_size, generator=gen))
     if spec.order == "grouped":
         from transformers.trainer_pt_utils import get_length_grouped_indices
 

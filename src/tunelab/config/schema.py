@@ -225,7 +225,7 @@ class DataConfig(Section):
     max_length: int = Field(256, gt=0, le=1_000_000)
     truncation_side: Literal["right", "left"] = "right"
     # Batching strategy; see data/batching. `auto` decides by device + attention backend.
-    batching: Literal["auto", "max_length", "dynamic", "grouped", "packed"] = "auto"
+    batching: Literal["auto", "max_length", "dynamic", "grouped", "bucketed", "packed"] = "auto"
     cache_dir: str = ".tunelab_cache"
     # Warnings (not errors) thresholds.
     imbalance_warn_ratio: float = Field(20.0, gt=1.0)
@@ -296,7 +296,7 @@ class TrainingConfig(Section):
     per_device_train_batch_size: int = Field(16, gt=0)
     per_device_eval_batch_size: int = Field(32, gt=0)
     gradient_accumulation_steps: int = Field(1, gt=0)
-    num_train_epochs: float = Field(3.0, gt=0.0)
+    num_train_epochs: float = Field(1.0, gt=0.0)
     max_steps: int = -1
     # A float below 1 is a ratio of total steps (transformers 5 semantics).
     warmup_steps: float = Field(0.06, ge=0.0)

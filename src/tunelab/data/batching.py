@@ -5,8 +5,17 @@
 | `max_length` | random                   | pad every row to data.max_length (baseline)|
 | `dynamic`    | random                   | pad to the longest row of the batch        |
 | `grouped`    | transformers' length-grouped sampler (`length` column) + dynamic padding |
+| `bucketed`   | `BucketedSampler`: length-sorted batches inside small random windows, batch order shuffled over the whole epoch + dynamic padding |
 | `packed`     | random                   | padding-free: one row, position_ids restart per sample |
-| `auto`       | packed where a varlen attention kernel exists (flash-attn), grouped otherwise |
+| `auto`       | packed where a varlen attention kernel exists (flash-attn), else `AUTO_FALLBACK` (see there) |
+
+Why `bucketed` exists: transformers' length-grouped sampler sorts mega-batches of 50 batches and
+yields each one's batches from longest to shortest, so consecutive steps see documents of one
+length. Where length tells the class (news sources, plot vs review) that is a run of steps on one
+or two classes, and a 1-epoch run can end on such a run and over-predict the last class seen
+(docs/benchmarks.md, quality benchmark). `bucketed` keeps nearly the same padding savings (each
+batch is still cut from a length-sorted window) but shuffles the order of all batches of the
+epoch, so neighbouring steps are independent draws again.
 
 Packing on SDPA/eager has no varlen kernel: transformers turns the restarting position_ids into a
 dense block-diagonal mask (masking_utils), so attention costs (sum of lengths)^2 per row and
@@ -34,7 +43,10 @@ if TYPE_CHECKING:
     from tunelab.runtime.plan import RuntimePlan
 
 
-STRATEGIES = ("max_length", "dynamic", "grouped", "packed")
+STRATEGIES = ("max_length", "dynamic", "grouped", "bucketed", "packed")
+# Batches per length-sorted window of `bucketed`. Sorting 8 batches' worth of random rows already
+# gives nearly all of grouped's padding savings at the batch sizes used for fine-tuning.
+BUCKET_WINDOW = 8
 TASK_KINDS = ("classification", "causal_lm", "seq2seq")
 # Keys a collator passes to the model; everything else in a row (length, id, text) is dropped here,
 # so the Trainer can keep the `length` column for its sampler (remove_unused_columns=False).
@@ -88,12 +100,78 @@ def resolve_strategy(cfg: Config, plan: RuntimePlan, model: Any = None) -> tuple
         if packable
         else "this model cannot be packed"
     )
-    return "grouped", f"auto -> grouped: {why}"
+    return AUTO_FALLBACK, f"auto -> {AUTO_FALLBACK}: {why}; {AUTO_WHY}"
+
+
+# What `auto` picks without a varlen kernel, chosen by the quality benchmark
+# (benchmarks/bench_quality.py, docs/benchmarks.md): on real data where length tells the class,
+# `grouped` lost accuracy and macro-F1 against random order; `bucketed` keeps random order's
+# quality within the seeds' spread and most of grouped's speed-up.
+AUTO_FALLBACK = "bucketed"
+AUTO_WHY = "length-sorted batches in shuffled order keep random order's accuracy (docs/benchmarks.md)"
+LENGTH_GROUPED = ("grouped", "bucketed")
 
 
 def train_sampling(strategy: str) -> str:
-    """transformers' `train_sampling_strategy` for a batching strategy."""
+    """transformers' `train_sampling_strategy` for a batching strategy.
+
+    `bucketed` is "random" here: its sampler is ours, installed by `make_train_sampler`
+    through the trainer's `_get_train_sampler` (transformers has no option for it).
+    """
     return "group_by_length" if strategy == "grouped" else "random"
+
+
+def make_train_sampler(strategy: str, dataset: Any, batch_size: int) -> Any:
+    """Our train sampler for `strategy`, or None where transformers' own one is right."""
+    if strategy != "bucketed" or dataset is None or "length" not in getattr(dataset, "column_names", ()):
+        return None
+    return BucketedSampler(dataset["length"], batch_size)
+
+
+class BucketedSampler:
+    """Length-sorted batches cut from random windows, in an order shuffled over the whole epoch.
+
+    Each epoch: a random permutation of the rows is cut into windows of `window` batches; each
+    window is sorted by length and cut into batches (so padding stays small); then the batches
+    of all windows are shuffled together, so the lengths (and, where length tells the class, the
+    classes) of consecutive steps are independent. The batch with the longest row goes first, as
+    in transformers' sampler, so an out-of-memory shows at step 1 rather than mid-epoch.
+    Randomness comes from torch's global generator, which the Trainer seeds (like RandomSampler).
+    Yields row indices; the DataLoader cuts them into batches of `batch_size` in order.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, window: int = BUCKET_WINDOW, generator: Any = None):
+        self.lengths = [int(n) for n in lengths]
+        self.batch_size = batch_size
+        self.window = window
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batches(self) -> list[list[int]]:
+        """One epoch's batches (a fresh random draw per call)."""
+        import torch
+
+        n, size = len(self.lengths), self.batch_size
+        order = torch.randperm(n, generator=self.generator).tolist()
+        span = size * self.window
+        batches: list[list[int]] = []
+        for start in range(0, n, span):
+            window = sorted(order[start : start + span], key=self.lengths.__getitem__, reverse=True)
+            batches += [window[i : i + size] for i in range(0, len(window), size)]
+        # A short batch only at the very end keeps every other batch full (DataLoader cuts by count).
+        full = [b for b in batches if len(b) == size]
+        short = [b for b in batches if len(b) < size]
+        shuffled = [full[i] for i in torch.randperm(len(full), generator=self.generator).tolist()]
+        if shuffled:
+            longest = max(range(len(shuffled)), key=lambda i: self.lengths[shuffled[i][0]])
+            shuffled[0], shuffled[longest] = shuffled[longest], shuffled[0]
+        return shuffled + short
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from batch
 
 
 def trainer_overrides(strategy: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ the padding waste each batching strategy would have on these exact lengths and b
 
 The waste simulation mirrors the samplers: `dynamic` pads each shuffled batch to its longest
 row, `grouped` sorts mega-batches of 50 batches by length (transformers' LengthGroupedSampler),
+`bucketed` sorts windows of data/batching.BUCKET_WINDOW batches,
 `packed` fills rows of max_length greedily in order.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from tunelab.data.batching import BUCKET_WINDOW
 from tunelab.diagnostics.context import CheckContext
 from tunelab.diagnostics.findings import Finding, info, warning
 
@@ -87,6 +89,11 @@ def padding_efficiency(lengths: list[int], batch_size: int, max_length: int, see
     for i in range(0, len(shuffled), mega):
         chunk = sorted(shuffled[i : i + mega], reverse=True)
         grouped += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    bucketed: list[list[int]] = []  # data/batching.BucketedSampler: small sorted windows (order is irrelevant here)
+    span = batch_size * BUCKET_WINDOW
+    for i in range(0, len(shuffled), span):
+        chunk = sorted(shuffled[i : i + span], reverse=True)
+        bucketed += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rows, fill = 0, max_length
     for n in shuffled:
         if fill + n > max_length:
@@ -96,6 +103,7 @@ def padding_efficiency(lengths: list[int], batch_size: int, max_length: int, see
         "max_length": total / (len(lengths) * max_length),
         "dynamic": total / padded(dynamic),
         "grouped": total / padded(grouped),
+        "bucketed": total / padded(bucketed),
         "packed": total / (rows * max_length) if rows else 1.0,
     }
 

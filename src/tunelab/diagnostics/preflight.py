@@ -26,7 +26,16 @@ Check = Callable[[CheckContext], list[Finding]]
 
 def static_checks() -> list[Check]:
     """Checks that read config, plan, tokenizer and data only (no forward pass)."""
-    from tunelab.diagnostics import data_checks, labels, lengths, memory, precision, schedule, tokenizer_checks
+    from tunelab.diagnostics import (
+        data_checks,
+        labels,
+        length_labels,
+        lengths,
+        memory,
+        precision,
+        schedule,
+        tokenizer_checks,
+    )
 
     return [
         precision.check_precision,
@@ -34,6 +43,7 @@ def static_checks() -> list[Check]:
         tokenizer_checks.check_tokenizer,
         labels.check_labels,
         lengths.check_lengths,
+        length_labels.check_length_labels,
         schedule.check_schedule,
         data_checks.check_data,
     ]

@@ -67,6 +67,7 @@ def build_trainer(
     from transformers.trainer_callback import PrinterCallback
 
     from tunelab import ui
+    from tunelab.data.batching import resolve_strategy
     from tunelab.training.arguments import training_arguments
     from tunelab.training.best_load import best_load_class
     from tunelab.training.callbacks import HistoryCallback, RichProgressCallback
@@ -74,6 +75,7 @@ def build_trainer(
 
     auto_collator, batching_args, reason = batching_setup(task, cfg, plan, model, tokenizer)
     ui.err().print(reason)
+    strategy, _ = resolve_strategy(cfg, plan, model)
     # Tasks whose primary metric needs generation (rouge_sum) pick checkpoints by another
     # metric during training, e.g. ("loss", False); the default is the primary metric.
     metric, greater = task.checkpoint_metric
@@ -101,7 +103,7 @@ def build_trainer(
     if cfg.training.early_stopping_patience and args.load_best_model_at_end:
         extra.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
     trainer_kwargs.setdefault("compute_metrics", task.compute_metrics)
-    cls = best_load_class(atomic_trainer_class(trainer_cls or Trainer))
+    cls = with_train_sampler(best_load_class(atomic_trainer_class(trainer_cls or Trainer)), strategy)
     trainer = cls(
         model=model,
         args=args,
@@ -114,3 +116,23 @@ def build_trainer(
     )
     trainer.remove_callback(PrinterCallback)  # our progress callback prints the log lines
     return trainer
+
+
+def with_train_sampler(cls: type, strategy: str) -> type:
+    """`cls` with our train sampler for `strategy` (data/batching.make_train_sampler), if it has one.
+
+    transformers picks samplers by name (`train_sampling_strategy`) and has no slot for another
+    one, so `_get_train_sampler` is the hook; strategies it covers itself return `cls` unchanged.
+    """
+    if strategy != "bucketed":
+        return cls
+    from tunelab.data.batching import make_train_sampler
+
+    class BucketedTrainer(cls):  # type: ignore[misc, valid-type]
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return make_train_sampler(strategy, dataset, batch) or super()._get_train_sampler(train_dataset)
+
+    BucketedTrainer.__name__ = BucketedTrainer.__qualname__ = cls.__name__
+    return BucketedTrainer

