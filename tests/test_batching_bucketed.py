@@ -83,13 +83,24 @@ def test_epochs_differ_and_seed_reproduces():
     assert first != second  # a fresh order every epoch
     torch.manual_seed(1)
     assert list(BucketedSampler(lengths, BATCH)) == first
+    # Seeded (as the Trainer makes it): the order depends only on (seed, epoch), so a resume
+    # replays it whatever the global RNG did in between.
+    seeded = BucketedSampler(lengths, BATCH, seed=7)
+    seeded.set_epoch(2)
+    epoch2 = list(seeded)
+    torch.manual_seed(123)
+    again = BucketedSampler(lengths, BATCH, seed=7)
+    again.set_epoch(2)
+    assert list(again) == epoch2 and list(again) == epoch2
+    again.set_epoch(3)
+    assert list(again) != epoch2
 
 
-def test_auto_without_varlen_kernel_is_bucketed_and_trainer_gets_the_sampler():
+def test_auto_without_varlen_kernel_is_bucketed_and_gets_our_sampler():
     cfg = SimpleNamespace(data=SimpleNamespace(batching="auto"))
     plan = SimpleNamespace(varlen_attention=False, attn_implementation="sdpa", device="cpu")
     strategy, reason = resolve_strategy(cfg, plan)
-    assert strategy == "bucketed" and "docs/benchmarks.md" in reason
+    assert strategy == "bucketed" and "docs/benchmarks.md" in reason  # chosen by the quality benchmark
     data = {"length": [3, 1, 2, 5]}
     dataset = type("D", (), {"column_names": ["input_ids", "length"], "__getitem__": lambda self, k: data[k]})()
     assert isinstance(make_train_sampler("bucketed", dataset, 2), BucketedSampler)
@@ -108,7 +119,8 @@ def test_trainer_uses_bucketed_sampler(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, use_cpu=True, report_to=[])
     cls = with_train_sampler(Trainer, "bucketed")
     trainer = cls(model=torch.nn.Linear(1, 1), args=args, train_dataset=ds)
-    assert isinstance(trainer._get_train_sampler(), BucketedSampler)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, BucketedSampler) and sampler.seed == args.seed
     assert with_train_sampler(Trainer, "grouped") is Trainer
 
 

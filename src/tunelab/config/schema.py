@@ -296,6 +296,9 @@ class TrainingConfig(Section):
     per_device_train_batch_size: int = Field(16, gt=0)
     per_device_eval_batch_size: int = Field(32, gt=0)
     gradient_accumulation_steps: int = Field(1, gt=0)
+    # One epoch: with eval + best-model selection and `auto` batching it matched or beat a plain
+    # 1-epoch HF Trainer script in less CPU time in the quality benchmark (docs/benchmarks.md);
+    # three would cost three times the time. Small data sets usually want more: set it.
     num_train_epochs: float = Field(1.0, gt=0.0)
     max_steps: int = -1
     # A float below 1 is a ratio of total steps (transformers 5 semantics).

@@ -12,10 +12,12 @@
 Why `bucketed` exists: transformers' length-grouped sampler sorts mega-batches of 50 batches and
 yields each one's batches from longest to shortest, so consecutive steps see documents of one
 length. Where length tells the class (news sources, plot vs review) that is a run of steps on one
-or two classes, and a 1-epoch run can end on such a run and over-predict the last class seen
-(docs/benchmarks.md, quality benchmark). `bucketed` keeps nearly the same padding savings (each
-batch is still cut from a length-sorted window) but shuffles the order of all batches of the
-epoch, so neighbouring steps are independent draws again.
+or two classes, and a 1-epoch run can end on such a run and over-predict the last class seen.
+`bucketed` keeps nearly the same padding savings (each batch is still cut from a length-sorted
+window) but shuffles the order of all batches of the epoch, so neighbouring steps are
+independent draws again. Each batch still holds about one length, so about one class on such
+data; the quality benchmark (docs/benchmarks.md) measured it within random order's spread over
+seeds, `grouped` below it.
 
 Packing on SDPA/eager has no varlen kernel: transformers turns the restarting position_ids into a
 dense block-diagonal mask (masking_utils), so attention costs (sum of lengths)^2 per row and
@@ -105,11 +107,10 @@ def resolve_strategy(cfg: Config, plan: RuntimePlan, model: Any = None) -> tuple
 
 # What `auto` picks without a varlen kernel, chosen by the quality benchmark
 # (benchmarks/bench_quality.py, docs/benchmarks.md): on real data where length tells the class,
-# `grouped` lost accuracy and macro-F1 against random order; `bucketed` keeps random order's
-# quality within the seeds' spread and most of grouped's speed-up.
+# transformers' grouped order scored below random order in every seed, while `bucketed` stayed
+# within random order's spread between seeds and kept all of grouped's CPU-time speed-up.
 AUTO_FALLBACK = "bucketed"
-AUTO_WHY = "length-sorted batches in shuffled order keep random order's accuracy (docs/benchmarks.md)"
-LENGTH_GROUPED = ("grouped", "bucketed")
+AUTO_WHY = "length-sorted batches in shuffled order: random order's accuracy at grouped's speed (docs/benchmarks.md)"
 
 
 def train_sampling(strategy: str) -> str:
@@ -121,11 +122,11 @@ def train_sampling(strategy: str) -> str:
     return "group_by_length" if strategy == "grouped" else "random"
 
 
-def make_train_sampler(strategy: str, dataset: Any, batch_size: int) -> Any:
+def make_train_sampler(strategy: str, dataset: Any, batch_size: int, seed: int | None = None) -> Any:
     """Our train sampler for `strategy`, or None where transformers' own one is right."""
     if strategy != "bucketed" or dataset is None or "length" not in getattr(dataset, "column_names", ()):
         return None
-    return BucketedSampler(dataset["length"], batch_size)
+    return BucketedSampler(dataset["length"], batch_size, seed=seed)
 
 
 class BucketedSampler:
@@ -136,23 +137,40 @@ class BucketedSampler:
     of all windows are shuffled together, so the lengths (and, where length tells the class, the
     classes) of consecutive steps are independent. The batch with the longest row goes first, as
     in transformers' sampler, so an out-of-memory shows at step 1 rather than mid-epoch.
-    Randomness comes from torch's global generator, which the Trainer seeds (like RandomSampler).
-    Yields row indices; the DataLoader cuts them into batches of `batch_size` in order.
+    With `seed`, each epoch's order depends only on (seed, epoch), so a resumed run sees the
+    batches the uninterrupted one would (accelerate calls `set_epoch`, as for its own samplers;
+    training/checkpointing.py does the same for transformers' grouped sampler); otherwise
+    `generator`, or torch's global generator. Yields row indices; the DataLoader cuts them into
+    batches of `batch_size` in order.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, window: int = BUCKET_WINDOW, generator: Any = None):
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        window: int = BUCKET_WINDOW,
+        generator: Any = None,
+        seed: int | None = None,
+    ):
         self.lengths = [int(n) for n in lengths]
         self.batch_size = batch_size
         self.window = window
         self.generator = generator
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def batches(self) -> list[list[int]]:
-        """One epoch's batches (a fresh random draw per call)."""
+        """One epoch's batches (a fresh random draw per call unless seeded)."""
         import torch
 
+        if self.seed is not None:
+            self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
         n, size = len(self.lengths), self.batch_size
         order = torch.randperm(n, generator=self.generator).tolist()
         span = size * self.window

@@ -132,7 +132,8 @@ def with_train_sampler(cls: type, strategy: str) -> type:
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return make_train_sampler(strategy, dataset, batch) or super()._get_train_sampler(train_dataset)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return make_train_sampler(strategy, dataset, batch, seed) or super()._get_train_sampler(train_dataset)
 
     BucketedTrainer.__name__ = BucketedTrainer.__qualname__ = cls.__name__
     return BucketedTrainer
