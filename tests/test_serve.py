@@ -100,9 +100,9 @@ def test_summarization_answers_equal_tunelab_predict_and_take_overrides(summ):
     with serving(app_for(summ["run"], max_new_tokens_limit=16, max_num_beams=2)) as base:
         got = post(base, {"inputs": rows["dialogue"].tolist()}).json()["predictions"]
         short = post(base, {"inputs": rows["dialogue"].tolist(), "parameters": {"max_new_tokens": 6}})
-        too_long = post(base, {"inputs": ["안녕"], "parameters": {"max_new_tokens": 17}})
-        too_many_beams = post(base, {"inputs": ["안녕"], "parameters": {"num_beams": 3}})
-        bad_value = post(base, {"inputs": ["안녕"], "parameters": {"temperature": -1}})
+        too_long = post(base, {"inputs": ["hello"], "parameters": {"max_new_tokens": 17}})
+        too_many_beams = post(base, {"inputs": ["hello"], "parameters": {"num_beams": 3}})
+        bad_value = post(base, {"inputs": ["hello"], "parameters": {"temperature": -1}})
         meta = httpx.get(f"{base}/v1/metadata", timeout=10).json()
     assert [p["text"] for p in got] == expected["prediction"].tolist()
     assert short.status_code == 200
