@@ -252,6 +252,27 @@ def test_cli_flags_override_the_serve_section():
 
 
 # ------------------------------------------------------------------------------------ SIGTERM
+def test_sigterm_guard_works_off_the_main_thread():
+    # Run.serve may be called from a thread (notebooks, tests): signal.signal would raise there.
+    import threading
+
+    from tunelab.serve.server import _sigterm_returns
+
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            with _sigterm_returns():
+                pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(10)
+    assert errors == []
+
+
 @pytest.mark.slow
 def test_sigterm_finishes_requests_in_flight_and_exits_zero(cls, tmp_path):
     port = free_port()

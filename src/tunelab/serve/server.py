@@ -21,6 +21,7 @@ import json
 import os
 import re
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,9 @@ def app_from_env() -> FastAPI:
 @contextlib.contextmanager
 def _sigterm_returns() -> Iterator[None]:
     """Catch the SIGTERM uvicorn re-raises after its graceful shutdown, so the process exits 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; uvicorn installs none there either
+        return
     received: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda sig, frame: received.append(sig))
     try:
