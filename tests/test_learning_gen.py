@@ -47,12 +47,12 @@ def _untrained_score(cfg, frame):
 
 
 def _train_and_score(tmp_path, cfg, frame):
-    from tunelab.pipeline.evaluate import evaluate_run
+    from tunelab.api import Run
     from tunelab.pipeline.train import train_from_config
 
     before = _untrained_score(cfg, frame)
     run_dir = train_from_config(cfg, skip_doctor=True)
-    after = evaluate_run(run_dir, tmp_path / "train.csv")
+    after = Run.open(run_dir).evaluate(tmp_path / "train.csv")
     history = losses(run_dir)
     first, last = sum(history[:2]) / 2, sum(history[-2:]) / 2
     assert last < 0.5 * first, history  # the loss falls clearly
