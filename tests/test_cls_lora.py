@@ -121,7 +121,8 @@ def test_decoder_lora_packed_learns(tmp_path):
 
 def test_encoder_full_fine_tune_learns(tmp_path):
     model = tiny_model_dir(tmp_path, "bert", head="base")
-    cfg = learnable_config(tmp_path, model, training={"num_train_epochs": 10})  # attends from [CLS]: slower
+    cfg = learnable_config(tmp_path, model, training={"num_train_epochs": 14})  # attends from [CLS]: slower
+    # (at 10 epochs it reached 0.89-0.92 depending on thread count: too close to the bar)
     result = CliRunner().invoke(app, ["train", str(write_yaml(tmp_path / "c.yaml", cfg))])
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
