@@ -405,8 +405,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.collect:
-        report = {Path(d).name: collect(Path(d), Path(w), Path(lg))[0] for d, w, lg in args.collect}
-        load = "runs interrupted at the session's time limit: seeds per run in the table"
+        loaded = [json.loads(p.read_text()) for p in args.docs_from or []]
+        report = {k: v for d in loaded for k, v in d["report"].items()}
+        report |= {Path(d).name: collect(Path(d), Path(w), Path(lg))[0] for d, w, lg in args.collect}
+        load = "a shared CPU (1-min load 2-7 during the runs); seeds per run in the table"
         (Path(args.json) if args.json else Path(os.devnull)).write_text(json.dumps({"load": load, "report": report}))
         write_docs(report, load)
         return

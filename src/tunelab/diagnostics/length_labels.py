@@ -4,8 +4,8 @@ Length-grouped batching puts rows of one length in a batch. Where length tells t
 sources with house styles, plot synopses next to short reviews), each batch then holds about one
 class, and transformers' grouped sampler walks each mega-batch from long to short, so runs of
 steps see one class. The quality benchmark (benchmarks/bench_quality.py, docs/benchmarks.md)
-measured that below random order on real data; `bucketed` (what `auto` picks without a varlen
-kernel) shuffles the batch order and stayed within random order's spread.
+measured that below random order on average on real data; `bucketed` (what `auto` picks without
+a varlen kernel) shuffles the batch order and came within a point of random order.
 
 How strongly length tells the label: the correlation ratio eta^2 of token length by class (the
 share of the length variance explained by the class; 0 = unrelated, 1 = length decides it).
@@ -22,7 +22,7 @@ ETA2_WARN = 0.25  # a quarter of the length variance is the class: "strongly tie
 # The numbers behind this sentence: the quality benchmark in docs/benchmarks.md.
 CONSEQUENCE = (
     "each batch then holds about one class and runs of steps follow one class; on real data like this "
-    "transformers' grouped order scored below random order in accuracy and macro-F1 in every seed "
+    "transformers' grouped order scored below random order in accuracy and macro-F1 on average "
     "(docs/benchmarks.md, quality benchmark)"
 )
 
