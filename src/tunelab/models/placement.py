@@ -55,21 +55,17 @@ def memory_plan(model: Any) -> dict[str, dict[str, Any]]:
 
 
 def print_memory_plan(plan: dict[str, dict[str, Any]]) -> None:
-    from rich.table import Table
-
     from tunelab import ui
 
     if not plan:
         return
-    table = Table(title="model placement (device_map)")
-    for col in ("device", "modules", "MiB", "first modules"):
-        table.add_column(col)
-    for device, info in plan.items():
-        mods = info["modules"]
-        table.add_row(
+    rows = [
+        [
             device,
-            str(len(mods)),
+            str(len(info["modules"])),
             f"{info['bytes'] / 2**20:.1f}",
-            ", ".join(mods[:4]) + (" ..." if len(mods) > 4 else ""),
-        )
-    ui.err().print(table)
+            ", ".join(info["modules"][:4]) + (" ..." if len(info["modules"]) > 4 else ""),
+        ]
+        for device, info in plan.items()
+    ]
+    ui.print_rows("model placement (device_map)", ["device", "modules", "MiB", "first modules"], rows, console=ui.err())

@@ -34,20 +34,16 @@ def write_evaluation(
 
 
 def print_report(report: dict[str, Any], out_dir: Path, primary: str | None) -> None:
-    from rich.table import Table
-
     from tunelab import ui
 
-    console = ui.console()
-    table = Table(title="evaluation")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    rows, styles = [], []
     for k, v in report.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            name = f"[bold]{k}[/]" if k == primary else k
-            table.add_row(name, f"{v:.4f}" if isinstance(v, float) else str(v))
-    console.print(table)
-    console.print(f"evaluation written to {out_dir}")
+            rows.append([k, f"{v:.4f}" if isinstance(v, float) else str(v)])
+            styles.append("bold" if k == primary else None)
+    # A table on a terminal, one `metric: value` line per row in a log file.
+    ui.print_rows("evaluation", ["metric", "value"], rows, styles=styles)
+    ui.console().print(f"evaluation written to {out_dir}")
 
 
 def _safe_stem(name: str) -> str:

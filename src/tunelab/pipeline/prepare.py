@@ -144,13 +144,11 @@ def _top_labels(counts: dict[str, int] | None) -> str:
 
 
 def print_length_stats(stats: dict[str, dict[str, float]], max_length: int, console: Console) -> None:
-    from rich.table import Table
+    from tunelab import ui
 
-    table = Table(title=f"token lengths (max_length {max_length})", title_justify="left")
-    for column in ("split", "rows", "mean", "p50", "p90", "p99", "max", "truncated"):
-        table.add_column(column, justify="left" if column == "split" else "right")
-    for name, s in stats.items():
-        table.add_row(
+    headers = ["split", "rows", "mean", "p50", "p90", "p99", "max", "truncated"]
+    rows = [
+        [
             name,
             str(s["rows"]),
             f"{s['mean']:.1f}",
@@ -159,5 +157,7 @@ def print_length_stats(stats: dict[str, dict[str, float]], max_length: int, cons
             f"{s['p99']:.0f}",
             str(s["max"]),
             f"{s['truncation_rate']:.1%}",
-        )
-    console.print(table)
+        ]
+        for name, s in stats.items()
+    ]
+    ui.print_rows(f"token lengths (max_length {max_length})", headers, rows, console=console)
