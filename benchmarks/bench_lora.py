@@ -4,7 +4,7 @@ One Qwen3-shaped classifier (random init, 4 layers x 256, 32,768-token vocabular
 built by tunelab's own classification task (so LoRA is applied exactly as `tunelab train` applies
 it: peft SEQ_CLS, head trained in full) and trained by tunelab's trainer on the same synthetic
 token rows, once with full fine-tuning and once with LoRA r=16 on all projections. Each variant
-runs in its own process, so each peak RSS (ru_maxrss) is that variant's alone; both are measured
+runs in its own process, so each peak RSS (VmHWM) is that variant's alone; both are measured
 in one invocation, side by side.
 
     .venv/bin/python benchmarks/bench_lora.py --threads 1          # writes its docs/benchmarks.md section
@@ -52,12 +52,11 @@ def _model_dir(root: Path) -> Path:
 
 def run_variant(model_dir: str, lora: bool, rows: int, steps: int, threads: int | None) -> dict:
     """In a child process: build through tunelab's task, train `steps`, report rate and peak RSS."""
-    import resource
-
     from datasets import Dataset
 
     from tunelab.config.loader import validate_config
     from tunelab.models.tokenizer import load_tokenizer
+    from tunelab.runtime.memory import peak_rss_bytes
     from tunelab.runtime.plan import decide_plan
     from tunelab.tasks.base import build_seeded_model, task_from_config
 
@@ -119,8 +118,8 @@ def run_variant(model_dir: str, lora: bool, rows: int, steps: int, threads: int 
     total = sum(p.numel() for p in model.parameters())
     return {
         "samples_per_s": out.metrics["train_samples_per_second"],
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_over_baseline_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0) / 2**20,
+        "peak_rss_mib": peak_rss_bytes() / 2**20,
+        "peak_over_baseline_mib": (peak_rss_bytes() - rss0) / 2**20,
         "trainable": trainable,
         "total": total,
         "precision": plan.precision,

@@ -300,9 +300,9 @@ def _peak_bytes(device: str) -> int:
 
     if device == "cuda":
         return int(torch.cuda.max_memory_allocated())
-    import resource
+    from tunelab.runtime.memory import peak_rss_bytes
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB; process peak
+    return peak_rss_bytes()
 
 
 # ------------------------------------------------------------------------------ MFU and the run

@@ -229,9 +229,9 @@ def _peak_memory_mb() -> float | None:
 
     if torch.cuda.is_available():
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    import resource
+    from tunelab.runtime.memory import peak_rss_bytes
 
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+    return round(peak_rss_bytes() / 2**20, 1)
 
 
 def _scalars(d: dict[str, Any]) -> dict[str, Any]:
