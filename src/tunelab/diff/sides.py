@@ -18,6 +18,7 @@ from typing import Any
 from tunelab import runs
 from tunelab.errors import DeviceError, RunDirError
 from tunelab.io import read_jsonl, sha256_file
+from tunelab.run_summary import read_json
 
 LENGTHS = "token_lengths.json"
 
@@ -71,32 +72,23 @@ def load_side(path: str | Path, label: str) -> Side:
     )
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 def _run_side(path: Path, label: str) -> Side:
     run = runs.load_run(path)  # one clear error for anything that is not a run of this format
-    preflight = _read_json(path / runs.PREFLIGHT)
+    preflight = read_json(path / runs.PREFLIGHT)
     findings = preflight.get("findings", []) if isinstance(preflight, dict) else []
-    model_cfg = _read_json(path / runs.MODEL / "config.json") or _model_config(run.config.model.name_or_path)
+    model_cfg = read_json(path / runs.MODEL / "config.json") or _model_config(run.config.model.name_or_path)
     return Side(
         label=label,
         path=path,
         kind="run",
         config=run.config.model_dump(mode="json"),
-        plan=_read_json(path / runs.PLAN) or {},
+        plan=read_json(path / runs.PLAN) or {},
         info=run.info,
-        manifest=_read_json(path / runs.MANIFEST) or {},
-        lengths=_read_json(path / LENGTHS) or {},
+        manifest=read_json(path / runs.MANIFEST) or {},
+        lengths=read_json(path / LENGTHS) or {},
         findings=[f for f in findings if isinstance(f, dict)],
         history=read_jsonl(path / runs.HISTORY) if (path / runs.HISTORY).is_file() else [],
-        metrics=_read_json(path / runs.METRICS) or {},
+        metrics=read_json(path / runs.METRICS) or {},
         model_config=model_cfg or {},
     )
 
@@ -132,7 +124,7 @@ def _file_hashes(data: dict[str, Any]) -> dict[str, Any]:
 def _model_config(name_or_path: str) -> dict[str, Any] | None:
     """The model's config.json when it is a local directory (never fetched from the Hub)."""
     candidate = Path(name_or_path) / "config.json"
-    return _read_json(candidate) if candidate.is_file() else None
+    return read_json(candidate) if candidate.is_file() else None
 
 
 # ---------------------------------------------------------------------------- measured numbers
