@@ -32,7 +32,9 @@ def _rows(seed: int = 0) -> list[dict]:
     ]
 
 
-def _one_step(tmp_path, model_type: str, batching: str, batch: int, accumulation: int, smoothing: float):
+def _one_step(
+    tmp_path, model_type: str, batching: str, batch: int, accumulation: int, smoothing: float, weights="none"
+):
     """(logged train loss, {param name: update}) after one optimizer step over the 16 rows."""
     import datasets
 
@@ -46,7 +48,7 @@ def _one_step(tmp_path, model_type: str, batching: str, batch: int, accumulation
         {
             "name": "ga",
             "output_dir": str(tmp_path / "runs"),
-            "task": {"type": "classification", "label_smoothing": smoothing},
+            "task": {"type": "classification", "label_smoothing": smoothing, "class_weights": weights},
             "data": {"train_file": "unused.csv", "batching": batching, "max_length": 32},
             "model": {"name_or_path": str(model_dir)},
             "training": {
@@ -118,3 +120,17 @@ def test_accumulation_gives_the_same_loss_and_update_as_one_big_batch(tmp_path, 
     assert moved, "the step changed nothing"
     for name in moved:
         torch.testing.assert_close(acc[name], big[name], rtol=1e-3, atol=1e-6, msg=f"update of {name}")
+
+
+@pytest.mark.parametrize("model_type,batching", CASES[:2])
+def test_class_weights_reach_the_loss_and_keep_accumulation_exact(tmp_path, model_type, batching):
+    plain, _ = _one_step(tmp_path / "p", model_type, batching, batch=N, accumulation=1, smoothing=0.0)
+    ones, _ = _one_step(tmp_path / "o", model_type, batching, N, 1, 0.0, weights={"billing": 1.0})
+    heavy, _ = _one_step(tmp_path / "h", model_type, batching, N, 1, 0.0, weights={"billing": 5.0})
+    assert ones == pytest.approx(plain, rel=1e-6)  # weight 1 is the unweighted loss
+    assert heavy > 1.5 * plain  # 6 of 16 rows are billing: the key reaches the loss
+    big_loss, big = _one_step(tmp_path / "a", model_type, batching, N, 1, 0.0, weights="balanced")
+    acc_loss, acc = _one_step(tmp_path / "b", model_type, batching, N // 4, 4, 0.0, weights="balanced")
+    assert acc_loss == pytest.approx(big_loss, rel=1e-4)
+    for name, delta in big.items():
+        torch.testing.assert_close(acc[name], delta, rtol=1e-3, atol=1e-6, msg=f"update of {name}")

@@ -100,6 +100,10 @@ class ClassificationTask(TaskSection):
     # Fixed label order; by default labels are sorted by first appearance in train (stable).
     labels: list[str] | None = None
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    # Loss weight per class: "none", "balanced" (n_rows / (n_classes * n_rows_of_class), mean 1
+    # over the training rows) or {label: weight}. See tasks/classification_loss.py and the quality
+    # benchmark in docs/benchmarks.md for what each did to accuracy and macro-F1.
+    class_weights: Literal["none", "balanced"] | dict[str, Annotated[float, Field(gt=0.0)]] = "none"
 
     generative: ClassVar[bool] = False
     column_fields: ClassVar[tuple[str, ...]] = ("text_column", "text_pair_column", "label_column", "id_column")

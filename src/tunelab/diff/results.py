@@ -26,6 +26,7 @@ HYPER_KEYS = (
     "training.max_grad_norm",
     "training.seed",
     "task.label_smoothing",
+    "task.class_weights",
     "model.lora.enabled",
     "model.lora.r",
 )

@@ -202,10 +202,19 @@ class ClassificationTaskImpl:
         return tokenizer, prepare_classifier(model, cfg)
 
     def build_trainer(self, **kwargs: Any) -> Any:
+        from tunelab import ui
+        from tunelab.tasks.classification_loss import ClassificationLoss, class_weights
         from tunelab.training.trainer import build_trainer
 
         # Our loss for every classifier, label smoothing included (not the Trainer's LabelSmoother).
-        kwargs.setdefault("compute_loss_func", ClassificationLoss(self.task.label_smoothing))
+        weights = class_weights(self.task.class_weights, self.label_names, _train_labels(kwargs.get("train_dataset")))
+        if weights is not None:
+            shown = ", ".join(f"{n} {w:.2f}" for n, w in list(zip(self.label_names, weights))[:8])
+            more = f" (+{len(weights) - 8} more)" if len(weights) > 8 else ""
+            ui.err().print(
+                f"class weights ({self.task.class_weights if isinstance(self.task.class_weights, str) else 'given'}): {shown}{more}"
+            )
+        kwargs.setdefault("compute_loss_func", ClassificationLoss(self.task.label_smoothing, weights))
         return build_trainer(task=self, **kwargs)
 
     # ---------------------------------------------------------------------- metrics
@@ -266,31 +275,11 @@ class ClassificationTaskImpl:
         return cols
 
 
-class ClassificationLoss:
-    """The Trainer's loss for every classifier: per-sample cross-entropy (with label smoothing),
-    summed and divided by the samples of the whole accumulated batch (`num_items_in_batch`).
-
-    Why ours: the Trainer trusts a model whose forward takes **kwargs to normalise its own loss by
-    `num_items_in_batch` and then skips dividing by the accumulation steps, but stock encoder
-    heads (BERT & co.) average per micro-batch: with 4 accumulation steps their loss and gradients
-    came out 4x those of one batch of the same size. With `compute_loss_func` set the Trainer
-    passes the count here, so 16 x 1 and 4 x 4 give the same step (tests/test_training_accumulation.py).
-    """
-
-    def __init__(self, label_smoothing: float = 0.0) -> None:
-        self.label_smoothing = float(label_smoothing)
-
-    def __call__(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
-        from tunelab.models.pooling import per_sample_loss
-
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        labels = labels.to(logits.device)
-        losses = per_sample_loss(logits, labels, None, self.label_smoothing)
-        if num_items_in_batch is None:  # evaluation, or a caller without accumulation
-            num_items_in_batch = labels.ne(-100).sum().clamp(min=1)
-        elif hasattr(num_items_in_batch, "to"):
-            num_items_in_batch = num_items_in_batch.to(losses.device)
-        return losses.sum() / num_items_in_batch
+def _train_labels(dataset: Any) -> list[int]:
+    """Label ids of the training rows (empty without a `labels` column)."""
+    if dataset is None or "labels" not in getattr(dataset, "column_names", ()):
+        return []
+    return [int(v) for v in dataset["labels"]]
 
 
 def prepare_classifier(model: Any, cfg: Config) -> Any:
