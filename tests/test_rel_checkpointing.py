@@ -67,6 +67,51 @@ def test_manifest_uses_the_fast_digest_not_sha256(tmp_path, monkeypatch):
     assert ck.verify_checkpoint(d) is None
 
 
+def test_digests_run_while_the_disk_flushes_and_every_file_is_synced(tmp_path, monkeypatch):
+    """The digests (CPU) overlap the fsync pass (disk), so they add little to a durable save; a
+    failed fsync still fails the save. Events, not timings: a digest must start while an fsync is
+    in flight, which a digest-after-fsync loop never does."""
+    import os
+    import threading
+
+    d = tmp_path / "checkpoint-3"
+    d.mkdir()
+    for name in ("model.safetensors", "optimizer.pt", "trainer_state.json"):
+        (d / name).write_bytes(name.encode() * 100)
+    digest_started, in_flush, seen = threading.Event(), threading.Event(), []
+    synced: list[str] = []
+    real_digest = ck.fast_file_digest
+
+    def slow_fsync(fd):
+        in_flush.set()
+        digest_started.wait(timeout=3)  # a sequential loop would only time out here
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        in_flush.clear()
+
+    def digest(path):
+        digest_started.set()
+        seen.append(in_flush.wait(timeout=3))
+        return real_digest(path)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    monkeypatch.setattr(ck, "fast_file_digest", digest)
+    manifest = ck.write_manifest(d, 3)
+    assert seen[0], "the first digest waited for the fsync pass instead of running beside it"
+    assert {"model.safetensors", "optimizer.pt", "trainer_state.json"} <= set(synced)
+    assert len(manifest["files"]) == 3
+    monkeypatch.undo()
+    assert ck.verify_checkpoint(d) is None
+
+    def failing_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    (d / ck.MANIFEST_NAME).unlink()
+    with pytest.raises(OSError, match="Input/output"):
+        ck.write_manifest(d, 3)
+    assert not (d / ck.MANIFEST_NAME).exists()
+
+
 def test_checkpoints_with_a_sha256_manifest_still_verify(tmp_path):
     from tunelab.io import sha256_file
 
