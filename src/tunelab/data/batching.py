@@ -7,7 +7,7 @@
 | `grouped`    | transformers' length-grouped sampler (`length` column) + dynamic padding |
 | `bucketed`   | `BucketedSampler`: length-sorted batches inside small random windows, batch order shuffled over the whole epoch + dynamic padding |
 | `packed`     | random                   | padding-free: one row, position_ids restart per sample |
-| `auto`       | packed where a varlen attention kernel exists (flash-attn), else `AUTO_FALLBACK` (see there) |
+| `auto`       | packed where a varlen attention kernel exists (flash-attn), else `AUTO_FALLBACK` = `dynamic` (see there) |
 
 Why `bucketed` exists: transformers' length-grouped sampler sorts mega-batches of 50 batches and
 yields each one's batches from longest to shortest, so consecutive steps see documents of one
@@ -15,14 +15,15 @@ length. Where length tells the class (news sources, plot vs review) that is a ru
 or two classes, and a 1-epoch run can end on such a run and over-predict the last class seen.
 `bucketed` keeps nearly the same padding savings (each batch is still cut from a length-sorted
 window) but shuffles the order of all batches of the epoch, so neighbouring steps are
-independent draws again. Each batch still holds about one length, so about one class on such
-data; the quality benchmark (docs/benchmarks.md) measured it within a point of random order's
-mean, `grouped` below it on average.
+independent draws again. Each batch still holds about one length, so fewer classes on such
+data: the quality benchmark (docs/benchmarks.md) measured it 3 points of accuracy below random
+order on tweets whose length tells the account (`grouped` 5 below), so `auto` does not pick it.
 
 Packing on SDPA/eager has no varlen kernel: transformers turns the restarting position_ids into a
 dense block-diagonal mask (masking_utils), so attention costs (sum of lengths)^2 per row and
 packing loses to length grouping on CPU (docs/benchmarks.md: `packed` reaches about half of
-`grouped`'s samples/s). Hence `auto` packs only with a varlen kernel.
+`grouped`'s samples/s). Hence `auto` packs only with a varlen kernel. Packing draws rows in random
+order, so a packed batch mixes classes as a random one does: it is fast without the length bias.
 
 Loss weighting under packing is identical to the padded path:
 - classification: one label per segment; models/pooling.py pools each segment and averages
@@ -106,12 +107,17 @@ def resolve_strategy(cfg: Config, plan: RuntimePlan, model: Any = None) -> tuple
 
 
 # What `auto` picks without a varlen kernel, chosen by the quality benchmark
-# (benchmarks/bench_quality.py, docs/benchmarks.md): on real data where length tells the class,
-# transformers' grouped order scored below random order on average (2 of 3 seeds), `bucketed`
-# within a point of it, both within random order's spread between seeds, and `bucketed` as fast
-# as `grouped` in CPU time. Its batch order has no runs of steps on one length, so it is the pick.
-AUTO_FALLBACK = "bucketed"
-AUTO_WHY = "length-sorted batches in shuffled order: random order's accuracy at grouped's speed (docs/benchmarks.md)"
+# (benchmarks/bench_quality.py, docs/benchmarks.md section 7): on real data where length tells the
+# class (tweets of 16 health-news accounts), every length-sorted order scored below random order
+# by more than random order's spread over 3 seeds (accuracy: `bucketed` -3.1 points, `grouped`
+# -5.2), and the smaller sort windows that keep more classes per batch give up most of the padding
+# saving (batch-composition table there). Random order with dynamic padding is the one that never
+# costs accuracy; `bucketed` and `grouped` stay for data where length says nothing about the label.
+AUTO_FALLBACK = "dynamic"
+AUTO_WHY = (
+    "random order with dynamic padding: length-sorted batches cost accuracy where length tells the class "
+    "(docs/benchmarks.md, quality benchmark)"
+)
 
 
 def train_sampling(strategy: str) -> str:
