@@ -292,7 +292,7 @@ def summarize(results: dict[str, list[dict]], gold: list[str]) -> dict[str, dict
 
 
 def table(name: str, rows: dict[str, dict[str, float]]) -> list[str]:
-    base = rows["plain"]["cpu_s"]
+    base = rows["plain"]["cpu_s"] if "plain" in rows else float("nan")  # a partial run (--runs) may lack it
     out = [
         f"**{name}**",
         "",
@@ -487,6 +487,8 @@ def main() -> None:
             jobs = [(run, seed) for seed in seeds for run in args.runs]  # seeds outermost: load drifts alike
             results = run_jobs(data_dir, jobs, Path(tmp) / "work" / name, args.workers, name)
             report[name] = summarize(results, parts[2]["label"].astype(str).tolist())
+            if args.json:  # after each data set: a later failure keeps what is done
+                args.json.write_text(json.dumps({"machine": machine(), "load": load, "report": report}, indent=1))
             print("\n".join(table(name, report[name])), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "load": load, "report": report}, indent=1))
