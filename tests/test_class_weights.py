@@ -41,12 +41,25 @@ def test_weighted_loss_is_torch_weighted_cross_entropy_summed_over_the_sample_co
     labels = torch.tensor([0, 1, 2, 0, 0, 1, -100, 2])
     weights = [0.5, 2.0, 3.0]
     got = ClassificationLoss(weights=weights)({"logits": logits}, labels)
-    expected = torch.nn.functional.cross_entropy(
-        logits, labels, weight=torch.tensor(weights), reduction="sum", ignore_index=-100
-    ) / (labels != -100).sum()
+    expected = (
+        torch.nn.functional.cross_entropy(
+            logits, labels, weight=torch.tensor(weights), reduction="sum", ignore_index=-100
+        )
+        / (labels != -100).sum()
+    )
     torch.testing.assert_close(got, expected)
     # Split in two micro-batches with the whole batch's count: the parts add up to the whole.
     loss = ClassificationLoss(weights=weights)
     n = torch.tensor(7)
     parts = loss({"logits": logits[:3]}, labels[:3], n) + loss({"logits": logits[3:]}, labels[3:], n)
     torch.testing.assert_close(parts, expected)
+
+
+def test_sqrt_weights_halve_the_correction_in_log_terms_and_keep_mean_one():
+    ids = [0] * 80 + [1] * 15 + [2] * 5
+    bal = class_weights("balanced", NAMES, ids)
+    sq = class_weights("sqrt", NAMES, ids)
+    assert sum(sq[i] for i in ids) / len(ids) == pytest.approx(1.0)
+    assert sq[2] / sq[0] == pytest.approx((bal[2] / bal[0]) ** 0.5)  # 16x -> 4x
+    assert sq[0] < 1 < sq[2]
+    assert class_weights("sqrt", NAMES, []) is None  # nothing to weigh by

@@ -95,9 +95,9 @@ class ClassificationTask(TaskSection):
     labels: list[str] | None = None
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     # Loss weight per class: "none", "balanced" (n_rows / (n_classes * n_rows_of_class), mean 1
-    # over the training rows) or {label: weight}. See tasks/classification_loss.py and the quality
+    # over the training rows), "sqrt" (its square root, mean 1 again) or {label: weight}. See tasks/classification_loss.py and the quality
     # benchmark in docs/benchmarks.md for what each did to accuracy and macro-F1.
-    class_weights: Literal["none", "balanced"] | dict[str, Annotated[float, Field(gt=0.0)]] = "none"
+    class_weights: Literal["none", "balanced", "sqrt"] | dict[str, Annotated[float, Field(gt=0.0)]] = "none"
 
     generative: ClassVar[bool] = False
     column_fields: ClassVar[tuple[str, ...]] = ("text_column", "text_pair_column", "label_column", "id_column")
