@@ -183,7 +183,8 @@ def tunelab_config(data_dir: Path, run: str, seed: int) -> dict:
         for dotted, value in VARIANTS[run].items():
             section, key = dotted.split(".")
             cfg[section][key] = value
-    else:  # the plain script's hyperparameters, with one batching strategy
+    else:  # the plain script's hyperparameters (an unweighted loss too), with one batching strategy
+        cfg["task"]["class_weights"] = "none"
         cfg["data"].update(batching=run, max_length=PLAIN["max_length"])
         cfg["training"].update(
             num_train_epochs=PLAIN["epochs"],
