@@ -63,3 +63,10 @@ def test_sqrt_weights_halve_the_correction_in_log_terms_and_keep_mean_one():
     assert sq[2] / sq[0] == pytest.approx((bal[2] / bal[0]) ** 0.5)  # 16x -> 4x
     assert sq[0] < 1 < sq[2]
     assert class_weights("sqrt", NAMES, []) is None  # nothing to weigh by
+
+
+def test_the_log_line_names_the_rule_and_the_extreme_classes_without_markup():
+    from tunelab.tasks.classification import _weights_line
+
+    line = _weights_line("sqrt", ["[bold]", "b", "c"], [0.5, 1.0, 2.0])
+    assert line == "class weights (task.class_weights: sqrt): 0.50 (\\[bold]) to 2.00 (c) over 3 classes"

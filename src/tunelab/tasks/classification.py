@@ -209,11 +209,7 @@ class ClassificationTaskImpl:
         # Our loss for every classifier, label smoothing included (not the Trainer's LabelSmoother).
         weights = class_weights(self.task.class_weights, self.label_names, _train_labels(kwargs.get("train_dataset")))
         if weights is not None:
-            shown = ", ".join(f"{n} {w:.2f}" for n, w in list(zip(self.label_names, weights))[:8])
-            more = f" (+{len(weights) - 8} more)" if len(weights) > 8 else ""
-            ui.err().print(
-                f"class weights ({self.task.class_weights if isinstance(self.task.class_weights, str) else 'given'}): {shown}{more}"
-            )
+            ui.err().print(_weights_line(self.task.class_weights, self.label_names, weights))
         kwargs.setdefault("compute_loss_func", ClassificationLoss(self.task.label_smoothing, weights))
         return build_trainer(task=self, **kwargs)
 
@@ -273,6 +269,19 @@ class ClassificationTaskImpl:
             cols[f"top{j + 1}_label"] = names[order[:, j]].tolist() if len(probs) else []
             cols[f"top{j + 1}_prob"] = [round(float(p), 6) for p in probs[np.arange(len(probs)), order[:, j]]]
         return cols
+
+
+def _weights_line(spec: Any, names: list[str], weights: list[float]) -> str:
+    """One line: which rule, and the lightest and heaviest class (labels escaped: not rich markup)."""
+    from rich.markup import escape
+
+    lo = min(range(len(weights)), key=weights.__getitem__)
+    hi = max(range(len(weights)), key=weights.__getitem__)
+    rule = spec if isinstance(spec, str) else "given"
+    return (
+        f"class weights (task.class_weights: {rule}): {weights[lo]:.2f} ({escape(names[lo])}) to "
+        f"{weights[hi]:.2f} ({escape(names[hi])}) over {len(weights)} classes"
+    )
 
 
 def _train_labels(dataset: Any) -> list[int]:
