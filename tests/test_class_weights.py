@@ -70,3 +70,22 @@ def test_the_log_line_names_the_rule_and_the_extreme_classes_without_markup():
 
     line = _weights_line("sqrt", ["[bold]", "b", "c"], [0.5, 1.0, 2.0])
     assert line == "class weights (task.class_weights: sqrt): 0.50 (\\[bold]) to 2.00 (c) over 3 classes"
+
+
+def test_unknown_weight_label_fails_when_the_task_learns_its_labels(tmp_path):
+    from tunelab.config.loader import validate_config
+    from tunelab.tasks.base import task_from_config
+
+    cfg = validate_config(
+        {
+            "name": "cw",
+            "output_dir": str(tmp_path),
+            "task": {"type": "classification", "class_weights": {"B": 2.0}},
+            "data": {"train_file": "unused.csv"},
+            "model": {"name_or_path": "unused"},
+            "tracking": "none",
+        }
+    )
+    with pytest.raises(ConfigError, match="'B' is not a label"):
+        task_from_config(cfg, NAMES)
+    task_from_config(cfg, None)  # labels not known yet: nothing to check

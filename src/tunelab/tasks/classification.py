@@ -36,6 +36,9 @@ class ClassificationTaskImpl:
         names = label_names if label_names is not None else self.task.labels
         self.label_names: list[str] = [str(n) for n in names] if names else []
         self.label2id = {n: i for i, n in enumerate(self.label_names)}
+        from tunelab.tasks.classification_loss import check_weight_labels
+
+        check_weight_labels(self.task.class_weights, self.label_names)  # before anything is tokenized
         self._template_fields = _template_fields(self.task.template)
         # `{text_pair}` in the template: the template lays out both texts as ONE sequence and the
         # pair is not passed again as the tokenizer's second segment. Without it, the pair is the

@@ -25,12 +25,7 @@ def class_weights(
     if spec == "none":
         return None
     if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - set(label_names))
-        if unknown:
-            raise ConfigError(
-                f"task.class_weights: {unknown[0]!r} is not a label of this run ({len(label_names)} labels)",
-                hint=f"use the labels as they are written in the training file, e.g. {list(label_names)[:3]}",
-            )
+        check_weight_labels(spec, label_names)
         return [float(spec.get(name, 1.0)) for name in label_names]
     counts = Counter(int(i) for i in train_label_ids if int(i) >= 0)
     total, k = sum(counts.values()), len(label_names)
@@ -44,6 +39,18 @@ def class_weights(
         mean = sum(weights[i] * n for i, n in counts.items()) / total
         weights = [w / mean for w in weights]
     return weights
+
+
+def check_weight_labels(spec: str | Mapping[str, float], label_names: Sequence[str]) -> None:
+    """Explicit weights must name labels of this run (checked as soon as the labels are known)."""
+    if not isinstance(spec, Mapping) or not label_names:
+        return
+    unknown = sorted(set(spec) - set(label_names))
+    if unknown:
+        raise ConfigError(
+            f"task.class_weights: {unknown[0]!r} is not a label of this run ({len(label_names)} labels)",
+            hint=f"use the labels as they are written in the training file, e.g. {list(label_names)[:3]}",
+        )
 
 
 class ClassificationLoss:
