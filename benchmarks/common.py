@@ -10,7 +10,6 @@ import math
 import os
 import platform
 import random
-import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,14 +100,9 @@ def stamp(load: str = "") -> str:
 
 def write_section(name: str, body: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md, atomically."""
-    from tunelab.io import atomic_write_text
+    from tunelab.bench.gpu_report import write_docs_section
 
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    atomic_write_text(DOCS, text)
+    write_docs_section(DOCS, body, name)
 
 
 def verdict(value: float, target: float, what: str, higher: bool = True) -> str:
