@@ -146,8 +146,7 @@ def main() -> int:
         for name, lora in (("full fine-tune", False), ("LoRA r=16 (+ head)", True)):
             spec = {"model_dir": model_dir, "lora": lora, "rows": steps * 16, "steps": steps, "threads": args.threads}
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", json.dumps(spec)]
-                + (["--threads", str(args.threads)] if args.threads else []),
+                [sys.executable, __file__, "--child", json.dumps(spec)],
                 capture_output=True,
                 text=True,
                 check=True,

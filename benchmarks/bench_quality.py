@@ -96,12 +96,10 @@ def subsample(frame, sizes: tuple[int, int, int]):
     from sklearn.model_selection import train_test_split
 
     total = sum(sizes)
-    frame = frame.sample(frac=1.0, random_state=0) if len(frame) <= total else frame
-    pool, _ = (
-        (frame, None)
-        if len(frame) <= total
-        else train_test_split(frame, train_size=total, stratify=frame["label"], random_state=0)
-    )
+    if len(frame) <= total:
+        pool = frame.sample(frac=1.0, random_state=0)
+    else:
+        pool, _ = train_test_split(frame, train_size=total, stratify=frame["label"], random_state=0)
     train, rest = train_test_split(pool, train_size=sizes[0], stratify=pool["label"], random_state=0)
     val, test = train_test_split(rest, train_size=sizes[1], stratify=rest["label"], random_state=0)
     return [
@@ -500,7 +498,8 @@ def main() -> None:
         report = {k: v for d in loaded for k, v in d["report"].items()}
         report |= {Path(d).name: collect(Path(d), Path(w), Path(lg))[0] for d, w, lg in args.collect}
         load = "a shared CPU (1-min load 2-7 during the runs); seeds per run in the table"
-        (Path(args.json) if args.json else Path(os.devnull)).write_text(json.dumps({"load": load, "report": report}))
+        if args.json:
+            args.json.write_text(json.dumps({"load": load, "report": report}))
         write_docs(report, load)
         return
     if args.docs_from:
@@ -508,9 +507,10 @@ def main() -> None:
         write_docs({k: v for d in loaded for k, v in d["report"].items()}, loaded[0].get("load", ""))
         return
     if args.child:
-        (plain_script if args.child == "plain" else lambda d, s, o: tunelab_run(d, args.child, s, o))(
-            args.data_dir, args.seed, args.out
-        )
+        if args.child == "plain":
+            plain_script(args.data_dir, args.seed, args.out)
+        else:
+            tunelab_run(args.data_dir, args.child, args.seed, args.out)
         return
     seeds = SEEDS[:1] if args.small else SEEDS
     load = f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; one thread per run"

@@ -28,9 +28,11 @@ PROFILES = {
 
 
 def profile_lengths(profile: str, n: int, seed: int = 0) -> list[int]:
-    rng = random.Random(seed)
     if profile == "users":
-        return [max(40, min(287, round(rng.gauss(211, 38)))) for _ in range(n)]
+        from tunelab.bench.measure import user_lengths
+
+        return user_lengths(n, seed)
+    rng = random.Random(seed)
     if profile == "longtail":
         sigma = (math.log(300) - math.log(90)) / 2.326  # p99 = 300 for a lognormal with median 90
         return [max(8, min(320, round(rng.lognormvariate(math.log(90), sigma)))) for _ in range(n)]
@@ -140,11 +142,9 @@ def load_note() -> str:
 
 def pad_tokenizer():
     """A minimal fast tokenizer that only pads: the benchmarks feed synthetic token ids directly."""
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast
+    from tunelab.bench.measure import pad_tokenizer
 
-    tok = Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1, "</s>": 2}, unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
+    return pad_tokenizer()
 
 
 def plan_for(task: str = "classification", **runtime):

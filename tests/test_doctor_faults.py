@@ -532,7 +532,13 @@ def _write_run_config(root: Path, **extra: str) -> Path:
 @pytest.mark.slow
 def test_doctor_command_healthy_then_planted_precision_error(tmp_path, capsys):
     from tunelab.config.loader import load_config
-    from tunelab.pipeline.doctor import doctor_command
+
+    def doctor_command(cfg, as_json: bool) -> int:  # what `tunelab doctor --json` does (cli.py)
+        from tunelab import api
+
+        findings = api.doctor(cfg, quiet=as_json)
+        print(json.dumps(findings.to_json()))
+        return 0 if findings.ok else 1
 
     path = _write_run_config(tmp_path)
     assert doctor_command(load_config(path), as_json=True) == 0

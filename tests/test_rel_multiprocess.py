@@ -67,8 +67,8 @@ SCRIPT = textwrap.dedent(
         print(f"rank {distributed.is_main_process() and 0 or 1} failed: {type(exc).__name__}: {exc}", flush=True)
         sys.exit(3)
     print("block done", flush=True)
-    distributed.barrier()
     import torch.distributed as dist
+    dist.barrier()
     dist.destroy_process_group()  # a clean exit: gloo aborts at teardown when a peer left first
     """
 )

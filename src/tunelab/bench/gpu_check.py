@@ -26,6 +26,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from tunelab.bench.measure import pad_tokenizer, user_lengths
+
 NUM_LABELS = 280
 QWEN3_4B = {
     "hidden_size": 2560,
@@ -71,12 +73,6 @@ class CheckSettings:
         return cls(False, dev, rows=256, batch=8, steps=8, warmup=3)
 
 
-def user_lengths(n: int, seed: int = 0) -> list[int]:
-    """Our users' token counts: mean ~211, max 287 (the `users` profile of benchmarks/common.py)."""
-    rng = random.Random(seed)
-    return [max(40, min(287, round(rng.gauss(211, 38)))) for _ in range(n)]
-
-
 def model_config(dry_run: bool) -> Any:
     from transformers import AutoConfig
 
@@ -99,15 +95,6 @@ def synthetic_rows(config: Any, s: CheckSettings) -> list[dict[str, Any]]:
         ids = [rng.randrange(3, config.vocab_size) for _ in range(length)]
         rows.append({"input_ids": ids, "attention_mask": [1] * length, "labels": ids[0] % NUM_LABELS, "length": length})
     return rows
-
-
-def pad_tokenizer() -> Any:
-    """A tokenizer that only pads: the rows are token ids already."""
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1, "</s>": 2}, unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
 
 
 def plan_for(config: Any, lora: bool, device: str) -> Any:

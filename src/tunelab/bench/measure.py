@@ -297,3 +297,20 @@ def ideal_batches(rows: Any, order: list[int], batch_size: int, steps: int, task
             labels = ids.clone()
         out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
     return out
+
+
+def user_lengths(n: int, seed: int = 0) -> list[int]:
+    """Our users' token counts: mean ~211, max 287 (the `users` profile of benchmarks/common.py)."""
+    import random
+
+    rng = random.Random(seed)
+    return [max(40, min(287, round(rng.gauss(211, 38)))) for _ in range(n)]
+
+
+def pad_tokenizer() -> Any:
+    """A tokenizer that only pads: synthetic rows are token ids already."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1, "</s>": 2}, unk_token="<unk>"))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>")

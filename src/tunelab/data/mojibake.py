@@ -23,6 +23,7 @@ What we add, because ftfy does not do it:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -173,14 +174,12 @@ def _explained(text: str, fixed: str) -> bool:
     ftfy's `decode_inconsistent_utf8` step names no code page and also tries MacRoman & co."""
     import difflib
 
-    if not _BYTE_MAPS:
-        _BYTE_MAPS.update(_byte_maps())
     matcher = difflib.SequenceMatcher(None, text, fixed, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             continue
         source, target = text[i1:i2], fixed[j1:j2]
-        if not any(_decodes_to(source, target, shown) for shown in _BYTE_MAPS.values()):
+        if not any(_decodes_to(source, target, shown) for shown in _byte_maps().values()):
             return False
     return True
 
@@ -193,6 +192,7 @@ def _decodes_to(source: str, target: str, shown: dict[str, int]) -> bool:
         return False
 
 
+@functools.cache
 def _byte_maps() -> dict[str, dict[str, int]]:
     """For each single-byte code page: character -> the byte it shows, C1 controls included
     (ftfy's "sloppy" codecs decode the bytes a code page leaves undefined as C1 controls)."""
@@ -205,18 +205,13 @@ def _byte_maps() -> dict[str, dict[str, int]]:
     return maps
 
 
-_BYTE_MAPS: dict[str, dict[str, int]] = {}
-
-
 def _leftover(fixed: str, codepage: str) -> bool:
     """Whether `fixed` still holds a piece of UTF-8 shown in `codepage` that ftfy could not
     decode because a byte of it was lost: a character showing a UTF-8 lead byte (C2-F4) next
     to one showing a continuation byte (80-BF) or next to a repaired character (one the code
     page cannot show). Asked only of text that was mojibake, so a genuine "é»" in the same row
     can make a repair count as incomplete, never a clean row as mojibake."""
-    if not _BYTE_MAPS:
-        _BYTE_MAPS.update(_byte_maps())
-    shown = _BYTE_MAPS.get(codepage)
+    shown = _byte_maps().get(codepage)
     if shown is None:
         return any(_leftover(fixed, cp) for cp in SINGLE_BYTE)
     for a, b in zip(fixed, fixed[1:]):
@@ -235,10 +230,8 @@ def _short_single_byte(text: str) -> tuple[str, str] | None:
     are complete UTF-8 of at least two CJK/Hangul/kana characters (3-byte sequences). Genuine
     Latin text never makes such a run: a lone "é »" decodes to at most one character, which is
     how the old home-made check raised false alarms on French and German quotes."""
-    if not _BYTE_MAPS:
-        _BYTE_MAPS.update(_byte_maps())
     for codepage in SINGLE_BYTE:
-        shown, repaired, found = _BYTE_MAPS[codepage], text, False
+        shown, repaired, found = _byte_maps()[codepage], text, False
         for run in _RUN.findall(text):
             try:
                 decoded = bytes(shown[c] for c in run).decode("utf-8")

@@ -78,7 +78,7 @@ def load_splits(cfg: Config) -> Splits:
         keys,
     )
     splits = Splits(train, validation, test, label_names, folds, warnings)
-    splits.manifest = _manifest(cfg, splits, files, split_info, kfold_info, label_col)
+    splits.manifest = _manifest(cfg, splits, files, split_info, kfold_info)
     return splits
 
 
@@ -225,9 +225,7 @@ def label_counts(frame: pd.DataFrame | None, label_col: str | None) -> dict[str,
     return {str(k): int(v) for k, v in Counter(frame[label_col].dropna()).most_common()}
 
 
-def _manifest(
-    cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None, label_col: str | None
-) -> dict[str, Any]:
+def _manifest(cfg: Config, splits: Splits, files: dict, split_info: dict, kfold_info: dict | None) -> dict[str, Any]:
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     return {
         "task": cfg.task.type,
@@ -235,7 +233,7 @@ def _manifest(
         "split": split_info,
         "rows": {name: (len(f) if f is not None else 0) for name, f in frames.items()},
         "label_names": splits.label_names,
-        "label_counts": {name: label_counts(f, label_col or cfg.task.class_column()) for name, f in frames.items()},
+        "label_counts": {name: label_counts(f, cfg.task.class_column()) for name, f in frames.items()},
         "kfold": kfold_info,
         "warnings": list(splits.warnings),
     }

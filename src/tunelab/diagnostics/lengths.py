@@ -83,17 +83,17 @@ def padding_efficiency(lengths: list[int], batch_size: int, max_length: int, see
     def padded(batches: list[list[int]]) -> int:
         return sum(max(b) * len(b) for b in batches if b)
 
+    def sorted_windows(span: int) -> list[list[int]]:
+        """Batches cut from length-sorted windows of `span` rows (batch order is irrelevant here)."""
+        out: list[list[int]] = []
+        for i in range(0, len(shuffled), span):
+            chunk = sorted(shuffled[i : i + span], reverse=True)
+            out += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+        return out
+
     dynamic = [shuffled[i : i + batch_size] for i in range(0, len(shuffled), batch_size)]
-    grouped: list[list[int]] = []
-    mega = batch_size * MEGABATCH_MULT
-    for i in range(0, len(shuffled), mega):
-        chunk = sorted(shuffled[i : i + mega], reverse=True)
-        grouped += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
-    bucketed: list[list[int]] = []  # data/batching.BucketedSampler: small sorted windows (order is irrelevant here)
-    span = batch_size * BUCKET_WINDOW
-    for i in range(0, len(shuffled), span):
-        chunk = sorted(shuffled[i : i + span], reverse=True)
-        bucketed += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    grouped = sorted_windows(batch_size * MEGABATCH_MULT)  # transformers' mega-batches
+    bucketed = sorted_windows(batch_size * BUCKET_WINDOW)  # data/batching.BucketedSampler's windows
     rows, fill = 0, max_length
     for n in shuffled:
         if fill + n > max_length:

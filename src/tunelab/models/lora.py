@@ -142,16 +142,8 @@ def check_targets_from_config(cfg: Any) -> None:
     if not settings.enabled or isinstance(settings.target_modules, str):
         return
     model = _meta_model(cfg)
-    if model is None:
-        return
-    present = _linear_leaf_names(model)
-    missing = [m for m in settings.target_modules if m not in present]
-    if missing:
-        raise ConfigError(
-            f"model.lora.target_modules: {missing} not found in {model.config.model_type} "
-            f"(linear layers: {sorted(present)[:12]})",
-            hint="use target_modules: auto or all-linear, or names from that list",
-        )
+    if model is not None:
+        resolve_target_modules(settings, model)  # the loader's own check, on the meta model
 
 
 def _meta_model(cfg: Any) -> Any:

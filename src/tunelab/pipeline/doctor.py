@@ -9,15 +9,12 @@ it. Exit code 1 on any error finding.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunelab import ui
 from tunelab.diagnostics.context import CheckContext
-from tunelab.diagnostics.findings import Finding, error, findings_to_json, format_evidence, has_errors, sort_findings
+from tunelab.diagnostics.findings import Finding, error, format_evidence, has_errors, sort_findings
 from tunelab.errors import TunelabError
 from tunelab.pipeline.prepare import Prepared, prepare
 
@@ -36,19 +33,6 @@ class Built(Prepared):
     @property
     def manifest(self) -> dict[str, Any] | None:
         return self.splits.manifest if self.splits is not None else None
-
-
-def doctor_command(cfg: Config, as_json: bool = False, overfit: bool = False) -> int:
-    if as_json:  # stdout carries only the JSON document: progress bars of the stages go to stderr
-        with contextlib.redirect_stdout(sys.stderr):
-            findings = diagnose(cfg, overfit=overfit, quiet=True)
-    else:
-        findings = diagnose(cfg, overfit=overfit)
-    if as_json:
-        print(json.dumps(findings_to_json(findings), indent=2, ensure_ascii=False))
-    else:
-        print_findings(findings)
-    return 1 if has_errors(findings) else 0
 
 
 def diagnose(cfg: Config, overfit: bool = False, quiet: bool = False) -> list[Finding]:

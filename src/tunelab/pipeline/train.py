@@ -175,9 +175,9 @@ def run_preflight_step(
         return
     from tunelab.diagnostics.findings import errors, sort_findings, write_findings
     from tunelab.diagnostics.preflight import run_preflight
-    from tunelab.training.trainer import batching_setup
+    from tunelab.pipeline.doctor import training_collator
 
-    collator, _, _ = batching_setup(prepared.task, cfg, plan, model, prepared.tokenizer)
+    collator = training_collator(cfg, plan, prepared.task, model, prepared.tokenizer)
     findings = run_preflight(
         cfg=cfg,
         plan=plan,

@@ -193,6 +193,15 @@ def _weight_dtype(cfg: Config, caps: Capabilities, precision: str) -> tuple[str,
             "model.dtype bfloat16 with fp16 precision would meet an fp16 GradScaler",
             hint="use precision: bf16 (or auto), or model.dtype: float32",
         )
+    # A full fine-tune with fp16 weights under fp16 autocast + GradScaler fails at the first unscale
+    # ("Attempting to unscale FP16 gradients") or, without it, loses small updates to fp16 rounding:
+    # the GradScaler needs fp32 master weights. Frozen fp16 bases (LoRA/QLoRA) are fine: their
+    # trainable adapters are fp32.
+    if weight_dtype == "float16" and precision == "fp16" and not lora:
+        raise DeviceError(
+            "model.dtype float16 with precision fp16 for a full fine-tune: the fp16 GradScaler needs fp32 master weights",
+            hint="use model.dtype: auto (fp32 master weights) or enable model.lora",
+        )
     return weight_dtype, reason
 
 
@@ -267,19 +276,6 @@ def _compile(cfg: Config) -> tuple[bool, str]:
     return False, "torch.compile off (default): cold compile ~20 s+ and recompiles per batch length"
 
 
-def _check_fp16_weights(cfg: Config, precision: str, weight_dtype: str) -> None:
-    """A full fine-tune with fp16 weights under fp16 autocast + GradScaler fails at the first
-    unscale ("Attempting to unscale FP16 gradients") or, without it, loses small updates to fp16
-    rounding: the GradScaler needs fp32 master weights. Frozen fp16 bases (LoRA/QLoRA) are fine:
-    their trainable adapters are fp32."""
-    adapters_only = cfg.model.lora.enabled
-    if precision == "fp16" and weight_dtype == "float16" and not adapters_only:
-        raise DeviceError(
-            "model.dtype float16 with precision fp16 for a full fine-tune: the fp16 GradScaler needs fp32 master weights",
-            hint="use model.dtype: auto (fp32 master weights) or enable model.lora",
-        )
-
-
 def _loader(cfg: Config, caps: Capabilities) -> tuple[int, bool]:
     """(workers, pin_memory)."""
     cuda = caps.device == "cuda"
@@ -321,7 +317,6 @@ def decide_plan(cfg: Config, caps: Capabilities | None = None, model_config: Any
     notes: list[str] = []
     precision = _precision(cfg, caps, notes)
     weight_dtype, weight_reason = _weight_dtype(cfg, caps, precision)
-    _check_fp16_weights(cfg, precision, weight_dtype)
     attn, attn_reason = _attention(cfg, caps, precision, model_config)
     tf32 = _tf32(cfg, caps)
     compile_on, compile_reason = _compile(cfg)

@@ -71,16 +71,6 @@ def main_process_first() -> Iterator[None]:
     _broadcast([("ok", None)])
 
 
-def barrier() -> None:
-    """Wait for every process (no-op in a single process)."""
-    if world_size() == 1:
-        return
-    import torch.distributed as dist
-
-    _init_group()
-    dist.barrier()
-
-
 def _failure(exc: BaseException) -> tuple[Any, ...]:
     if isinstance(exc, TunelabError):
         return ("error", type(exc), exc.message, exc.hint)

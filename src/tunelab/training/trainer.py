@@ -68,6 +68,7 @@ def build_trainer(
 
     from tunelab import ui
     from tunelab.data.batching import resolve_strategy
+    from tunelab.runtime.plan import plan_for_model
     from tunelab.training.arguments import training_arguments
     from tunelab.training.best_load import best_load_class
     from tunelab.training.callbacks import HistoryCallback, RichProgressCallback
@@ -75,7 +76,8 @@ def build_trainer(
 
     auto_collator, batching_args, reason = batching_setup(task, cfg, plan, model, tokenizer)
     ui.err().print(reason)
-    strategy, _ = resolve_strategy(cfg, plan, model)
+    # The strategy the collator was built for (the plan as the model really loaded: see batching_setup).
+    strategy, _ = resolve_strategy(cfg, plan_for_model(plan, model), model)
     # Tasks whose primary metric needs generation (rouge_sum) pick checkpoints by another
     # metric during training, e.g. ("loss", False); the default is the primary metric.
     metric, greater = task.checkpoint_metric
@@ -92,12 +94,11 @@ def build_trainer(
     extra: list[Any] = [RichProgressCallback()]
     last: list[Any] = []
     if history_path is not None:
-        from tunelab.data.batching import resolve_strategy
         from tunelab.training.step_stats import StepStats
 
         sinks = [tracker.log_metrics] if tracker is not None else []
         stats = StepStats()  # data wait, step time, padding efficiency into history.jsonl
-        setup = {"batching": resolve_strategy(cfg, plan, model)[0]}
+        setup = {"batching": strategy}
         extra.append(HistoryCallback(history_path, sinks=sinks, stats=stats, setup=setup))
         last.append(stats)  # after every other callback: their logging/tracking time is not data wait
     if cfg.training.early_stopping_patience and args.load_best_model_at_end:
