@@ -158,6 +158,21 @@ def quiet_datasets() -> Iterator[None]:
             enable_progress_bars()
 
 
+@contextlib.contextmanager
+def transformers_errors_only(active: bool = True) -> Iterator[None]:
+    """transformers' logger at ERROR inside the block (when `active`), restored after: for loads whose
+    report would be true for a moment and misleading (a fresh head replaced just after)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    if active:
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def quiet_loggers(*names: str) -> None:
     """Raise these libraries' loggers to WARNING (their INFO lines are not for our users)."""
     for name in names:

@@ -56,12 +56,10 @@ def merge_adapters(
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
     kwargs = _classifier_kwargs(peft_cfg, label_names)
     auto_cls = AutoModelForSequenceClassification if kwargs else _auto_cls(config)
-    from transformers.utils import logging as hf_logging
+    from tunelab import ui
 
-    level = hf_logging.get_verbosity()
-    if kwargs:  # the fresh head is replaced by the adapters' trained one: no "newly initialised" line
-        hf_logging.set_verbosity_error()
-    try:
+    # A classifier's fresh head is replaced by the adapters' trained one: no "newly initialised" line.
+    with ui.transformers_errors_only(active=bool(kwargs)):
         model = auto_cls.from_pretrained(
             base,
             revision=revision,
@@ -71,8 +69,6 @@ def merge_adapters(
             device_map={"": "cpu"},
             **kwargs,
         )
-    finally:
-        hf_logging.set_verbosity(level)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         # The run added tokens (e.g. a pad token); the adapters saved the resized embeddings.
         model.resize_token_embeddings(len(tokenizer))

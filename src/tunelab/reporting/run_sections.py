@@ -199,10 +199,12 @@ def metrics_section(run: RunSummary) -> Section:
 
 def examples_section(run: RunSummary) -> Section:
     """Best and worst validation examples by ROUGE (generation tasks)."""
+    from tunelab.config.schema import task_section
     from tunelab.experiments.predictions import load_split
 
     sec = Section("Best and worst examples")
-    if not str(run.primary_metric or "").startswith("rouge"):
+    section = task_section(run.config.get("task") or {"type": run.task})
+    if section is None or section.class_column():
         return sec  # answers are classes (sft with a label set too): the confusion matrix tells more
     preds = load_split(run.path, "validation")
     if preds is None or preds.gold is None or not preds:

@@ -187,18 +187,13 @@ class ClassificationTaskImpl:
 
             # The base as configured (label map, quantization), then the adapters and the trained
             # head from model/ on top (the head copy in the adapters replaces the fresh one).
-            from transformers.utils import logging as hf_logging
-
+            from tunelab import ui
             from tunelab.models.quantization import quantization_kwargs
 
             # The base's fresh head is replaced by the trained one just below: the load report's
             # "newly initialised: score.weight" would be true for a moment and misleading.
-            level = hf_logging.get_verbosity()
-            hf_logging.set_verbosity_error()
-            try:
+            with ui.transformers_errors_only():
                 base = self._load_base(cfg, plan, tokenizer, **quantization_kwargs(cfg, plan), **place)
-            finally:
-                hf_logging.set_verbosity(level)
             model = PeftModel.from_pretrained(base, str(model_dir), is_trainable=False)
         else:
             model = load_model(local, plan, tokenizer, AutoModelForSequenceClassification, **place)
